@@ -1,0 +1,112 @@
+// interpolate: one separable resampler behind every torch.nn.functional.interpolate mode.
+//
+// Each spatial dimension is resampled in turn, the fastest-varying one (W) first, exactly the
+// order in which ATen's CPU kernels nest their sums, so the float arithmetic matches PyTorch's.
+// Output position `o` along a dimension reads taps `tap_start(o) + k`, k < taps, weighted by
+// `tap_weight(o, k)`. The mode-specific maths (PyTorch's source-index and weight formulas) lives
+// in runtime/resample_plan.cpp, which fills those small tables once per call; here every mode is
+// the same few lines:
+//   nearest, nearest-exact       taps = 1, no weights (a pure gather, bit-exact)
+//   linear/bilinear/trilinear    taps = 2
+//   bicubic                      taps = 4
+//   area, antialias              taps = 0: the tap count is a run-time extent, and tap_count(o)
+//                                says how many of them output `o` uses
+//
+// Tap indices are clamped into a bracket [lo(o), hi(o)] = floor(slope * o + offset), clamped to
+// the input. The bracket never binds for a well-formed plan (the runtime builds it around the
+// taps), but it lets bounds inference see which input rows an output tile needs (a table lookup
+// alone would be unbounded), and it keeps every read inside the input whatever the tables say.
+#include "Halide.h"
+
+#include "interpolate_schedule.h"
+
+namespace hup {
+
+using namespace Halide;
+using namespace Halide::ConciseCasts;
+
+class Interpolate : public Generator<Interpolate> {
+public:
+    GeneratorParam<int> spatial_rank{"spatial_rank", 2, 1, 3};
+    GeneratorParam<int> taps{"taps", 2, 0, 4};  // 0: a run-time tap count
+    GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+    // Schedule knobs (see schedules/interpolate_schedule.h); autotuning overrides them.
+    GeneratorParam<int> vector_lanes{"vector_lanes", 0};  // 0: the target's natural width
+    GeneratorParam<int> tile_rows{"tile_rows", InterpolateCpuKnobs{}.tile_rows};
+    GeneratorParam<int> tile_cols{"tile_cols", InterpolateCpuKnobs{}.tile_cols};
+
+    // Halide dims are PyTorch's reversed: spatial (W, H, D), then channel, then batch.
+    Input<Buffer<float>> in{"in"};
+    Input<Buffer<int32_t, 2>> tap_start{"tap_start"};  // (output position, spatial dim)
+    Input<Buffer<int32_t, 2>> tap_count{"tap_count"};  // (output position, spatial dim); taps = 0 only
+    Input<Buffer<float, 3>> tap_weight{"tap_weight"};  // (output position, tap, spatial dim)
+    // The bracket, per spatial dim: lo(o) = floor(slope*o + lo_offset), hi(o) likewise.
+    Input<float> slope_x{"slope_x"}, lo_offset_x{"lo_offset_x"}, hi_offset_x{"hi_offset_x"};
+    Input<float> slope_y{"slope_y"}, lo_offset_y{"lo_offset_y"}, hi_offset_y{"hi_offset_y"};
+    Input<float> slope_z{"slope_z"}, lo_offset_z{"lo_offset_z"}, hi_offset_z{"hi_offset_z"};
+    Output<Buffer<float>> out{"out"};
+
+    void generate() {
+        const int rank = spatial_rank;
+        std::vector<Var> dims;
+        for (const char *name : {"x", "y", "z"}) {
+            if ((int)dims.size() < rank) dims.emplace_back(name);
+        }
+        dims.emplace_back("c");
+        dims.emplace_back("n");
+
+        Func source = in;
+        std::vector<Func> passes;
+        for (int d = 0; d < rank; d++) {
+            source = resample_along(source, d, dims);
+            passes.push_back(source);
+        }
+        out(dims) = passes.back()(dims);
+
+        InterpolateCpuKnobs knobs;
+        knobs.vector_lanes = vector_lanes;
+        knobs.tile_rows = tile_rows;
+        knobs.tile_cols = tile_cols;
+        schedule_interpolate_cpu(get_target(), layout, knobs, dims, passes, in, out);
+    }
+
+private:
+    // One separable pass: `src` resampled along spatial dim `d`.
+    Func resample_along(Func src, int d, const std::vector<Var> &dims) {
+        const Var &o = dims[d];
+        const Expr slope[] = {slope_x, slope_y, slope_z};
+        const Expr lo_offset[] = {lo_offset_x, lo_offset_y, lo_offset_z};
+        const Expr hi_offset[] = {hi_offset_x, hi_offset_y, hi_offset_z};
+        const Expr last = in.dim(d).extent() - 1;
+        const Expr lo = clamp(i32(floor(slope[d] * o + lo_offset[d])), 0, last);
+        const Expr hi = clamp(i32(floor(slope[d] * o + hi_offset[d])), 0, last);
+        const Expr first = tap_start(o, d);
+
+        auto tap_value = [&](const Expr &k) {
+            std::vector<Expr> at(dims.begin(), dims.end());
+            at[d] = clamp(first + k, lo, hi);
+            return src(at);
+        };
+
+        Func dst("resample_" + std::string("xyz").substr(d, 1));
+        if (taps == 1) {
+            dst(dims) = tap_value(0);
+        } else if (taps > 1) {
+            // Left to right, as ATen sums: w0*v0 + w1*v1 + ...
+            Expr sum = tap_weight(o, 0, d) * tap_value(0);
+            for (int k = 1; k < taps; k++) {
+                sum = sum + tap_weight(o, k, d) * tap_value(k);
+            }
+            dst(dims) = sum;
+        } else {
+            RDom k(0, tap_weight.dim(1).extent(), "k");
+            dst(dims) = 0.0f;
+            dst(dims) += select(k < tap_count(o, d), tap_weight(o, k, d) * tap_value(k), 0.0f);
+        }
+        return dst;
+    }
+};
+
+}  // namespace hup
+
+HALIDE_REGISTER_GENERATOR(hup::Interpolate, interpolate)

@@ -1,0 +1,72 @@
+// hup: PyTorch's upsampling and inverse tensor operators, compiled ahead of time with Halide.
+//
+// This is the stable public header. Every entry point checks its arguments, computes shapes
+// with PyTorch's formulas and returns a Status; none of them aborts or throws.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#if defined(_WIN32)
+#define HUP_API
+#else
+#define HUP_API __attribute__((visibility("default")))
+#endif
+
+namespace hup {
+
+enum class DType { Float32 };
+
+// A non-owning view of a tensor, in PyTorch's dim order (N, C, spatial...).
+struct TensorView {
+    void *data = nullptr;
+    DType dtype = DType::Float32;
+    std::vector<int64_t> sizes;
+    std::vector<int64_t> strides;  // in elements; empty means contiguous
+};
+
+enum class StatusCode { Ok, InvalidArgument, ShapeMismatch, Unsupported, RuntimeError };
+
+class HUP_API Status {
+public:
+    Status() = default;
+    Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+    static Status Ok() { return Status(); }
+
+    bool ok() const { return code_ == StatusCode::Ok; }
+    StatusCode code() const { return code_; }
+    const std::string &message() const { return message_; }
+
+private:
+    StatusCode code_ = StatusCode::Ok;
+    std::string message_;
+};
+
+enum class InterpolateMode { Nearest, NearestExact, Linear, Bilinear, Bicubic, Trilinear, Area };
+
+struct InterpolateOptions {
+    InterpolateMode mode = InterpolateMode::Nearest;
+    std::vector<int64_t> size;          // either size ...
+    std::vector<double> scale_factor;   // ... or scale_factor: one value, or one per spatial dim
+    std::optional<bool> align_corners;  // as in PyTorch: only for linear modes and bicubic
+    std::optional<bool> recompute_scale_factor;
+    bool antialias = false;             // bilinear and bicubic on 4-D input, as in PyTorch
+};
+
+// The output sizes torch.nn.functional.interpolate would produce for `input_sizes`.
+HUP_API Status interpolate_output_sizes(const std::vector<int64_t> &input_sizes,
+                                        const InterpolateOptions &options,
+                                        std::vector<int64_t> *output_sizes);
+
+// torch.nn.functional.interpolate(input, ...) written into `output`, whose sizes must be
+// interpolate_output_sizes(input.sizes). Input and output may be contiguous, channels_last
+// or strided; on error nothing is written.
+HUP_API Status interpolate(const TensorView &input, const TensorView &output,
+                           const InterpolateOptions &options);
+
+// The size of the thread pool that every operator uses (Halide's). n <= 0 restores the default.
+HUP_API void set_num_threads(int n);
+
+}  // namespace hup

@@ -1,0 +1,248 @@
+// hup::interpolate: PyTorch's argument rules and output sizes, then one call of the matching
+// AOT variant (taps x spatial rank x layout).
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "hup/hup.h"
+#include "interpolate_variants.h"
+#include "resample_plan.h"
+#include "tensor_check.h"
+
+namespace hup {
+
+namespace {
+
+using detail::AxisSpec;
+using detail::Resampling;
+
+const char *mode_name(InterpolateMode mode) {
+    switch (mode) {
+        case InterpolateMode::Nearest: return "nearest";
+        case InterpolateMode::NearestExact: return "nearest-exact";
+        case InterpolateMode::Linear: return "linear";
+        case InterpolateMode::Bilinear: return "bilinear";
+        case InterpolateMode::Bicubic: return "bicubic";
+        case InterpolateMode::Trilinear: return "trilinear";
+        case InterpolateMode::Area: return "area";
+    }
+    return "?";
+}
+
+Status invalid(const std::string &message) { return Status(StatusCode::InvalidArgument, message); }
+
+// The rank a mode needs (0: any of 3, 4, 5), as torch.nn.functional.interpolate dispatches.
+int required_rank(InterpolateMode mode) {
+    switch (mode) {
+        case InterpolateMode::Linear: return 3;
+        case InterpolateMode::Bilinear:
+        case InterpolateMode::Bicubic: return 4;
+        case InterpolateMode::Trilinear: return 5;
+        default: return 0;
+    }
+}
+
+// Everything interpolate decides before touching data.
+struct InterpolatePlan {
+    std::vector<int64_t> output_sizes;
+    std::vector<std::optional<double>> kernel_scales;  // per spatial dim, PyTorch order
+    bool align_corners = false;
+    Resampling resampling = Resampling::Nearest;
+};
+
+Status plan_interpolate(const std::vector<int64_t> &input_sizes, const InterpolateOptions &o, InterpolatePlan *plan) {
+    const int rank = (int)input_sizes.size();
+    if (rank < 3 || rank > 5) {
+        return invalid(std::string("interpolate supports 3-D, 4-D and 5-D input (N, C, spatial...), got ") +
+                       std::to_string(rank) + "-D " + detail::shape_string(input_sizes));
+    }
+    const int spatial = rank - 2;
+    const int needed = required_rank(o.mode);
+    if (needed && needed != rank) {
+        return invalid(std::string("mode '") + mode_name(o.mode) + "' needs " + std::to_string(needed) +
+                       "-D input, got " + std::to_string(rank) + "-D " + detail::shape_string(input_sizes));
+    }
+    for (int64_t s : input_sizes) {
+        if (s < 0) return invalid("input has a negative size: " + detail::shape_string(input_sizes));
+    }
+    for (int d = 2; d < rank; d++) {
+        if (input_sizes[d] == 0) {
+            return invalid("input spatial sizes must be greater than 0, got " + detail::shape_string(input_sizes));
+        }
+    }
+    const bool interpolating = o.mode == InterpolateMode::Linear || o.mode == InterpolateMode::Bilinear ||
+                               o.mode == InterpolateMode::Bicubic || o.mode == InterpolateMode::Trilinear;
+    if (o.align_corners.has_value() && !interpolating) {
+        return invalid(std::string("align_corners can only be set with the interpolating modes "
+                                   "(linear, bilinear, bicubic, trilinear), not '") + mode_name(o.mode) + "'");
+    }
+    if (o.antialias && !((o.mode == InterpolateMode::Bilinear || o.mode == InterpolateMode::Bicubic) && rank == 4)) {
+        return invalid("antialias is only supported for bilinear and bicubic modes on 4-D input");
+    }
+    const bool has_size = !o.size.empty(), has_scale = !o.scale_factor.empty();
+    if (has_size && has_scale) return invalid("only one of size or scale_factor should be given");
+    if (!has_size && !has_scale) return invalid("either size or scale_factor should be given");
+    if (has_size && o.recompute_scale_factor.value_or(false)) {
+        return invalid("recompute_scale_factor is not meaningful with an explicit size");
+    }
+
+    plan->output_sizes.assign(input_sizes.begin(), input_sizes.begin() + 2);
+    plan->kernel_scales.assign(spatial, std::nullopt);
+    if (has_size) {
+        if (o.size.size() != 1 && (int)o.size.size() != spatial) {
+            return invalid("size has " + std::to_string(o.size.size()) + " values; input has " +
+                           std::to_string(spatial) + " spatial dims");
+        }
+        for (int d = 0; d < spatial; d++) {
+            const int64_t s = o.size.size() == 1 ? o.size[0] : o.size[d];
+            if (s <= 0) return invalid("output sizes must be greater than 0, got " + detail::shape_string(o.size));
+            plan->output_sizes.push_back(s);
+        }
+    } else {
+        if (o.scale_factor.size() != 1 && (int)o.scale_factor.size() != spatial) {
+            return invalid("scale_factor has " + std::to_string(o.scale_factor.size()) + " values; input has " +
+                           std::to_string(spatial) + " spatial dims");
+        }
+        // area always recomputes: it is adaptive pooling to the floor'ed size.
+        const bool recompute = o.recompute_scale_factor.value_or(false) || o.mode == InterpolateMode::Area;
+        for (int d = 0; d < spatial; d++) {
+            const double scale = o.scale_factor.size() == 1 ? o.scale_factor[0] : o.scale_factor[d];
+            if (!(scale > 0) || !std::isfinite(scale)) {
+                std::ostringstream m;
+                m << "scale_factor must be positive and finite, got " << scale;
+                return invalid(m.str());
+            }
+            const double size = std::floor(static_cast<double>(input_sizes[d + 2]) * scale);
+            if (size < 1) {
+                std::ostringstream m;
+                m << "scale_factor " << scale << " gives an empty output for input size " << input_sizes[d + 2];
+                return invalid(m.str());
+            }
+            if (size >= 9.2e18) return invalid("scale_factor gives an output size that overflows int64");
+            plan->output_sizes.push_back(static_cast<int64_t>(size));
+            if (!recompute) plan->kernel_scales[d] = scale;
+        }
+    }
+    plan->align_corners = o.align_corners.value_or(false);
+    switch (o.mode) {
+        case InterpolateMode::Nearest: plan->resampling = Resampling::Nearest; break;
+        case InterpolateMode::NearestExact: plan->resampling = Resampling::NearestExact; break;
+        case InterpolateMode::Linear:
+        case InterpolateMode::Bilinear:
+        case InterpolateMode::Trilinear:
+            plan->resampling = o.antialias ? Resampling::AntialiasLinear : Resampling::Linear;
+            break;
+        case InterpolateMode::Bicubic:
+            plan->resampling = o.antialias ? Resampling::AntialiasCubic : Resampling::Cubic;
+            break;
+        case InterpolateMode::Area: plan->resampling = Resampling::Area; break;
+    }
+    return Status::Ok();
+}
+
+int variant_taps(Resampling r) {
+    switch (r) {
+        case Resampling::Nearest:
+        case Resampling::NearestExact: return 1;
+        case Resampling::Linear: return 2;
+        case Resampling::Cubic: return 4;
+        default: return 0;
+    }
+}
+
+TensorView contiguous_like(const TensorView &t, std::vector<float> *storage) {
+    storage->resize((size_t)detail::element_count(t.sizes));
+    TensorView dense;
+    dense.data = storage->data();
+    dense.sizes = t.sizes;
+    return dense;
+}
+
+}  // namespace
+
+Status interpolate_output_sizes(const std::vector<int64_t> &input_sizes, const InterpolateOptions &options,
+                                std::vector<int64_t> *output_sizes) {
+    if (!output_sizes) return invalid("output_sizes is null");
+    InterpolatePlan plan;
+    Status status = plan_interpolate(input_sizes, options, &plan);
+    if (status.ok()) *output_sizes = plan.output_sizes;
+    return status;
+}
+
+Status interpolate(const TensorView &input, const TensorView &output, const InterpolateOptions &options) {
+    Status status = detail::check_tensor(input, "input", 3, 5);
+    if (!status.ok()) return status;
+    InterpolatePlan plan;
+    status = plan_interpolate(input.sizes, options, &plan);
+    if (!status.ok()) return status;
+    status = detail::check_tensor(output, "output", 3, 5);
+    if (!status.ok()) return status;
+    if (output.sizes != plan.output_sizes) {
+        return Status(StatusCode::ShapeMismatch, "output has sizes " + detail::shape_string(output.sizes) +
+                                                     ", expected " + detail::shape_string(plan.output_sizes));
+    }
+    for (const auto *t : {&input, &output}) {
+        status = detail::check_halide_addressable(*t, t == &input ? "input" : "output");
+        if (!status.ok()) return status;
+    }
+    if (detail::element_count(output.sizes) == 0) return Status::Ok();  // N or C is 0
+
+    const int rank = (int)input.sizes.size();
+    const int spatial = rank - 2;
+    std::vector<AxisSpec> axes(spatial);  // Halide order: PyTorch's last dim first
+    for (int i = 0; i < spatial; i++) {
+        const int d = rank - 1 - i;
+        axes[i] = AxisSpec{input.sizes[d], output.sizes[d], plan.kernel_scales[d - 2]};
+    }
+    const detail::ResamplePlan tables = detail::make_resample_plan(plan.resampling, axes, plan.align_corners);
+
+    // Layout: W-dense tensors take the planar variant, C-dense ones the channels_last one;
+    // anything else is repacked to contiguous around the planar variant.
+    const int taps = variant_taps(plan.resampling);
+    const bool planar = detail::unit_stride(input, rank - 1) && detail::unit_stride(output, rank - 1);
+    const bool channels_last = !planar && rank >= 4 && detail::unit_stride(input, 1) && detail::unit_stride(output, 1);
+    const detail::InterpolateKernel kernel = detail::find_interpolate_kernel(taps, spatial, channels_last);
+    if (!kernel) {
+        return Status(StatusCode::Unsupported, "no interpolate kernel for this mode, rank and layout");
+    }
+    std::vector<float> input_storage, output_storage;
+    TensorView in = input, out = output;
+    if (!planar && !channels_last) {
+        if (!detail::unit_stride(input, rank - 1)) {
+            in = contiguous_like(input, &input_storage);
+            detail::strided_copy(input, in);
+        }
+        if (!detail::unit_stride(output, rank - 1)) out = contiguous_like(output, &output_storage);
+    }
+
+    detail::HalideView in_view, out_view;
+    detail::make_halide_view(in, &in_view);
+    detail::make_halide_view(out, &out_view);
+    // Tables: (position, axis) and (position, tap, axis), position fastest.
+    const int32_t positions = (int32_t)tables.positions;
+    halide_dimension_t start_dims[2] = {{0, positions, 1, 0}, {0, spatial, positions, 0}};
+    halide_dimension_t weight_dims[3] = {
+        {0, positions, 1, 0}, {0, tables.taps, positions, 0}, {0, spatial, positions * tables.taps, 0}};
+    halide_buffer_t start_buf{}, count_buf{}, weight_buf{};
+    start_buf.host = (uint8_t *)tables.tap_start.data();
+    start_buf.type = halide_type_t(halide_type_int, 32);
+    start_buf.dimensions = 2;
+    start_buf.dim = start_dims;
+    count_buf = start_buf;
+    count_buf.host = (uint8_t *)tables.tap_count.data();
+    weight_buf.host = (uint8_t *)tables.tap_weight.data();
+    weight_buf.type = halide_type_t(halide_type_float, 32);
+    weight_buf.dimensions = 3;
+    weight_buf.dim = weight_dims;
+
+    status = detail::run_pipeline("interpolate", [&](void *user_context) {
+        return kernel(user_context, &in_view.buffer, &start_buf, &count_buf, &weight_buf,
+                      tables.slope[0], tables.lo_offset[0], tables.hi_offset[0],
+                      tables.slope[1], tables.lo_offset[1], tables.hi_offset[1],
+                      tables.slope[2], tables.lo_offset[2], tables.hi_offset[2], &out_view.buffer);
+    });
+    if (status.ok() && out.data != output.data) detail::strided_copy(out, output);
+    return status;
+}
+
+}  // namespace hup

@@ -1,0 +1,21 @@
+// The AOT interpolate variants. Every variant has the same signature, so the wrapper picks one
+// from a table that CMake generates from the list of variants it builds.
+#pragma once
+
+#include "HalideRuntime.h"
+
+namespace hup {
+namespace detail {
+
+using InterpolateKernel = int (*)(const void *user_context, halide_buffer_t *in, halide_buffer_t *tap_start,
+                                  halide_buffer_t *tap_count, halide_buffer_t *tap_weight,
+                                  float slope_x, float lo_offset_x, float hi_offset_x,
+                                  float slope_y, float lo_offset_y, float hi_offset_y,
+                                  float slope_z, float lo_offset_z, float hi_offset_z,
+                                  halide_buffer_t *out);
+
+// taps: 1, 2, 4, or 0 for a run-time tap count. Returns null when no such variant is built.
+InterpolateKernel find_interpolate_kernel(int taps, int spatial_rank, bool channels_last);
+
+}  // namespace detail
+}  // namespace hup

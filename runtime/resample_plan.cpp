@@ -1,0 +1,226 @@
+// The float arithmetic here mirrors ATen 1.13's (UpSample.h, UpSampleKernel.cpp,
+// UpSampleBicubic2d.cpp, AdaptivePooling.h) operation for operation, including where ATen
+// promotes to double, so that source indices land on the same input element as PyTorch's.
+// This file is compiled with -ffp-contract=off: a fused multiply-add would round differently.
+#include "resample_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace hup {
+namespace detail {
+
+namespace {
+
+// compute_scales_value<float>: the user's scale maps with 1/scale; otherwise in/out.
+float coordinate_scale(const AxisSpec &axis) {
+    if (axis.scale && *axis.scale > 0.) return static_cast<float>(1.0 / *axis.scale);
+    return static_cast<float>(axis.in_size) / axis.out_size;
+}
+
+// area_pixel_compute_scale<float>
+float area_pixel_scale(const AxisSpec &axis, bool align_corners) {
+    if (align_corners) {
+        return axis.out_size > 1 ? static_cast<float>(axis.in_size - 1) / (axis.out_size - 1) : 0.f;
+    }
+    return coordinate_scale(axis);
+}
+
+// area_pixel_compute_source_index<float>
+float source_coordinate(float scale, int64_t o, bool align_corners, bool cubic) {
+    if (align_corners) return scale * o;
+    const float src = scale * (o + 0.5f) - 0.5f;
+    return (!cubic && src < 0.f) ? 0.f : src;
+}
+
+struct Taps {
+    int32_t start = 0;
+    int32_t count = 0;
+    std::vector<float> weight;  // sized to the plan's tap count
+};
+
+// One output position's taps.
+void nearest_taps(const AxisSpec &a, int64_t o, bool exact, Taps *t) {
+    int64_t src;
+    if (exact) {
+        const float scale = coordinate_scale(a);
+        src = std::min(static_cast<int64_t>(std::floor(static_cast<float>((o + 0.5) * scale))), a.in_size - 1);
+    } else if (a.out_size == a.in_size) {
+        src = o;
+    } else if (a.out_size == 2 * a.in_size) {
+        src = o >> 1;  // ATen's shortcut for exactly doubled sizes
+    } else {
+        const float scale = coordinate_scale(a);
+        src = std::min(static_cast<int64_t>(std::floor(o * scale)), a.in_size - 1);
+    }
+    t->start = (int32_t)src;
+    t->count = 1;
+    t->weight[0] = 1.f;
+}
+
+void linear_taps(const AxisSpec &a, float scale, int64_t o, bool align_corners, Taps *t) {
+    t->count = 2;
+    if (a.out_size == a.in_size) {  // ATen copies same-size axes
+        t->start = (int32_t)o;
+        t->weight[0] = 1.f;
+        t->weight[1] = 0.f;
+        return;
+    }
+    const float real = source_coordinate(scale, o, align_corners, /*cubic=*/false);
+    const int64_t i0 = static_cast<int64_t>(real);
+    const float lambda1 = real - i0;
+    t->start = (int32_t)i0;  // the second tap is clamped to the last element, as in ATen
+    t->weight[0] = 1.f - lambda1;
+    t->weight[1] = lambda1;
+}
+
+float cubic_near(float x, float A) { return ((A + 2) * x - (A + 3)) * x * x + 1; }       // |x| <= 1
+float cubic_far(float x, float A) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; }  // 1 < |x| < 2
+
+void cubic_taps(float scale, int64_t o, bool align_corners, bool identity, Taps *t) {
+    t->count = 4;
+    if (identity) {  // UpSampleBicubic2d copies when every spatial size is unchanged
+        t->start = (int32_t)o - 1;
+        t->weight[0] = 0.f, t->weight[1] = 1.f, t->weight[2] = 0.f, t->weight[3] = 0.f;
+        return;
+    }
+    const float A = -0.75f;
+    const float real = source_coordinate(scale, o, align_corners, /*cubic=*/true);
+    const int64_t i = static_cast<int64_t>(std::floor(real));
+    const float frac = real - i;
+    const float rest = static_cast<float>(1.0 - frac);
+    t->start = (int32_t)(i - 1);
+    t->weight[0] = cubic_far(static_cast<float>(frac + 1.0), A);
+    t->weight[1] = cubic_near(frac, A);
+    t->weight[2] = cubic_near(rest, A);
+    t->weight[3] = cubic_far(static_cast<float>(rest + 1.0), A);
+}
+
+// adaptive_avg_pool window [start_index, end_index), as mean weights.
+void area_taps(const AxisSpec &a, int64_t o, Taps *t) {
+    const int64_t in = a.in_size, out = a.out_size;
+    const int64_t start = (o / out) * in + ((o % out) * in) / out;
+    const int64_t end = 1 + ((o + 1) * in - 1) / out;
+    t->start = (int32_t)start;
+    t->count = (int32_t)(end - start);
+    const float w = 1.f / t->count;
+    for (int k = 0; k < t->count; k++) t->weight[k] = w;
+}
+
+// ATen's antialias filters, evaluated in double as ATen's macros promote them.
+float triangle_filter(float x) {
+    if (x < 0) x = -x;
+    return x < 1 ? 1 - x : 0;
+}
+float aa_cubic_filter(float x) {
+    const double a = -0.5;
+    if (x < 0) x = -x;
+    if (x < 1) return static_cast<float>(((a + 2.0) * x - (a + 3.0)) * x * x + 1);
+    if (x < 2) return static_cast<float>((((x - 5) * x + 8) * x - 4) * a);
+    return 0;
+}
+
+void antialias_taps(const AxisSpec &a, float scale, float support, int max_taps, int64_t o, bool cubic, Taps *t) {
+    const float center = scale * (o + 0.5);
+    const float invscale = (scale >= 1.0) ? 1.0 / scale : 1.0;
+    const int64_t xmin = std::max(static_cast<int64_t>(center - support + 0.5), int64_t(0));
+    const int64_t xsize = std::min(std::min(static_cast<int64_t>(center + support + 0.5), a.in_size) - xmin, int64_t(max_taps));
+    float total = 0;
+    t->start = (int32_t)xmin;
+    t->count = (int32_t)std::max<int64_t>(xsize, 0);
+    for (int64_t j = 0; j < xsize; j++) {
+        const float arg = static_cast<float>((j + xmin - center + 0.5) * invscale);
+        const float w = cubic ? aa_cubic_filter(arg) : triangle_filter(arg);
+        t->weight[j] = w;
+        total += w;
+    }
+    for (int64_t j = 0; j < xsize; j++) {
+        if (total != 0.0f) t->weight[j] /= total;
+    }
+}
+
+}  // namespace
+
+ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes, bool align_corners) {
+    ResamplePlan plan;
+    const int rank = (int)axes.size();
+    const bool antialias = kind == Resampling::AntialiasLinear || kind == Resampling::AntialiasCubic;
+    const bool cubic_identity = kind == Resampling::Cubic &&
+                                std::all_of(axes.begin(), axes.end(), [](const AxisSpec &a) { return a.in_size == a.out_size; });
+
+    // Per-axis coordinate scale and, for the run-time-tap modes, the tap count.
+    std::vector<float> scale(rank), support(rank);
+    int taps = 1;
+    for (int d = 0; d < rank; d++) {
+        const AxisSpec &a = axes[d];
+        scale[d] = area_pixel_scale(a, align_corners);
+        switch (kind) {
+            case Resampling::Nearest:
+            case Resampling::NearestExact: taps = 1; break;
+            case Resampling::Linear: taps = 2; break;
+            case Resampling::Cubic: taps = 4; break;
+            case Resampling::Area:
+                // The widest adaptive window: ceil(in/out) + 1 covers every start/end rounding.
+                taps = std::max<int>(taps, (int)std::min<int64_t>((a.in_size + a.out_size - 1) / a.out_size + 1, a.in_size));
+                break;
+            case Resampling::AntialiasLinear:
+            case Resampling::AntialiasCubic: {
+                const int interp_size = kind == Resampling::AntialiasCubic ? 4 : 2;
+                support[d] = static_cast<float>(scale[d] >= 1.0 ? (interp_size * 0.5) * scale[d] : interp_size * 0.5);
+                taps = std::max<int>(taps, (int)std::ceil(support[d]) * 2 + 1);
+                break;
+            }
+        }
+    }
+    plan.taps = taps;
+    int64_t longest = 1;
+    for (const AxisSpec &a : axes) longest = std::max(longest, a.out_size);
+    plan.positions = longest;
+    plan.tap_start.assign(rank * longest, 0);
+    plan.tap_count.assign(rank * longest, 0);
+    plan.tap_weight.assign((size_t)rank * taps * longest, 0.f);
+
+    std::vector<float> weights_scratch;
+    for (int d = 0; d < rank; d++) {
+        const AxisSpec &a = axes[d];
+        double lo_gap = 1e300, hi_gap = -1e300;  // min(first tap - slope*o), max(last tap - slope*o)
+        const double slope = static_cast<float>(static_cast<double>(a.in_size) / a.out_size);
+        Taps t;
+        t.weight.assign(std::max(taps, 4), 0.f);
+        const int axis_taps = antialias ? (int)std::ceil(support[d]) * 2 + 1 : taps;
+        for (int64_t o = 0; o < a.out_size; o++) {
+            switch (kind) {
+                case Resampling::Nearest: nearest_taps(a, o, false, &t); break;
+                case Resampling::NearestExact: nearest_taps(a, o, true, &t); break;
+                case Resampling::Linear: linear_taps(a, scale[d], o, align_corners, &t); break;
+                case Resampling::Cubic: cubic_taps(scale[d], o, align_corners, cubic_identity, &t); break;
+                case Resampling::Area: area_taps(a, o, &t); break;
+                case Resampling::AntialiasLinear:
+                case Resampling::AntialiasCubic:
+                    antialias_taps(a, scale[d], support[d], axis_taps, o, kind == Resampling::AntialiasCubic, &t);
+                    break;
+            }
+            const int used = std::max(t.count, 1);
+            const int64_t first = std::clamp<int64_t>(t.start, 0, a.in_size - 1);
+            const int64_t last = std::clamp<int64_t>((int64_t)t.start + used - 1, 0, a.in_size - 1);
+            lo_gap = std::min(lo_gap, first - slope * o);
+            hi_gap = std::max(hi_gap, last - slope * o);
+            plan.tap_start[d * longest + o] = t.start;
+            plan.tap_count[d * longest + o] = t.count;
+            for (int k = 0; k < t.count && k < taps; k++) {
+                plan.tap_weight[((size_t)d * taps + k) * longest + o] = t.weight[k];
+            }
+        }
+        // Slack of 2 (plus relative float error) absorbs the rounding of slope*o + offset in
+        // float on the Halide side; the bracket only needs to contain the taps, not be tight.
+        const double slack = 2.0 + 1e-6 * slope * a.out_size;
+        plan.slope[d] = (float)slope;
+        plan.lo_offset[d] = (float)(lo_gap - slack);
+        plan.hi_offset[d] = (float)(hi_gap + slack);
+    }
+    return plan;
+}
+
+}  // namespace detail
+}  // namespace hup

@@ -1,0 +1,45 @@
+// PyTorch's interpolate index and weight rules, turned into the per-axis tap tables that the
+// interpolate generator reads (see generators/interpolate_generator.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace hup {
+namespace detail {
+
+enum class Resampling {
+    Nearest,       // taps 1
+    NearestExact,  // taps 1
+    Linear,        // taps 2
+    Cubic,         // taps 4 (A = -0.75), taps clamped at the borders
+    Area,          // adaptive average pooling windows
+    AntialiasLinear,  // PyTorch's separable antialias filters, support scaled when downsampling
+    AntialiasCubic,   // (cubic with A = -0.5)
+};
+
+// One spatial axis. `scale` is the user's scale_factor when PyTorch hands it to the kernel
+// (then the kernel maps with 1/scale), otherwise empty (the kernel uses in/out).
+struct AxisSpec {
+    int64_t in_size = 0;
+    int64_t out_size = 0;
+    std::optional<double> scale;
+};
+
+// Tables for all spatial axes, in Halide order (axis 0 is PyTorch's last dim).
+struct ResamplePlan {
+    int taps = 1;          // taps per output position (the max, for Area and the antialias modes)
+    int64_t positions = 0; // padded length of each axis's table
+    std::vector<int32_t> tap_start;  // [axis][position]
+    std::vector<int32_t> tap_count;  // [axis][position]
+    std::vector<float> tap_weight;   // [axis][tap][position]
+    // Bracket per axis (see the generator): floor(slope*o + offset) bounds the taps of o.
+    float slope[3] = {0, 0, 0}, lo_offset[3] = {0, 0, 0}, hi_offset[3] = {0, 0, 0};
+};
+
+// `axes` in Halide order.
+ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes, bool align_corners);
+
+}  // namespace detail
+}  // namespace hup

@@ -1,0 +1,177 @@
+#include "tensor_check.h"
+
+#include <limits>
+#include <mutex>
+#include <sstream>
+
+namespace hup {
+
+void set_num_threads(int n) { halide_set_num_threads(n > 0 ? n : 0); }
+
+namespace detail {
+
+std::string shape_string(const std::vector<int64_t> &sizes) {
+    std::ostringstream s;
+    s << "[";
+    for (size_t i = 0; i < sizes.size(); i++) s << (i ? ", " : "") << sizes[i];
+    s << "]";
+    return s.str();
+}
+
+int64_t element_count(const std::vector<int64_t> &sizes) {
+    int64_t count = 1;
+    for (int64_t s : sizes) count *= s;
+    return count;
+}
+
+Status check_tensor(const TensorView &t, const char *name, int min_rank, int max_rank) {
+    const int rank = (int)t.sizes.size();
+    if (rank < min_rank || rank > max_rank) {
+        std::ostringstream m;
+        m << name << " must have " << min_rank;
+        if (max_rank != min_rank) m << " to " << max_rank;
+        m << " dims, got " << rank << "-D " << shape_string(t.sizes);
+        return Status(StatusCode::InvalidArgument, m.str());
+    }
+    if (t.dtype != DType::Float32) {
+        return Status(StatusCode::Unsupported, std::string(name) + " must be float32");
+    }
+    if (!t.strides.empty() && t.strides.size() != t.sizes.size()) {
+        return Status(StatusCode::InvalidArgument,
+                      std::string(name) + " has " + std::to_string(t.strides.size()) + " strides for " +
+                          std::to_string(rank) + " dims");
+    }
+    int64_t count = 1;
+    for (int64_t s : t.sizes) {
+        if (s < 0) {
+            return Status(StatusCode::InvalidArgument,
+                          std::string(name) + " has a negative size: " + shape_string(t.sizes));
+        }
+        if (s != 0 && count > std::numeric_limits<int64_t>::max() / s) {
+            return Status(StatusCode::InvalidArgument,
+                          std::string(name) + " sizes " + shape_string(t.sizes) + " overflow int64");
+        }
+        count *= s;
+    }
+    for (int64_t s : t.strides) {
+        if (s < 0) {
+            return Status(StatusCode::Unsupported, std::string(name) + " has a negative stride");
+        }
+    }
+    if (count > 0 && t.data == nullptr) {
+        return Status(StatusCode::InvalidArgument, std::string(name) + " data is null");
+    }
+    return Status::Ok();
+}
+
+std::vector<int64_t> strides_of(const TensorView &t) {
+    if (!t.strides.empty()) return t.strides;
+    std::vector<int64_t> strides(t.sizes.size());
+    int64_t s = 1;
+    for (int d = (int)t.sizes.size() - 1; d >= 0; d--) {
+        strides[d] = s;
+        s *= t.sizes[d];
+    }
+    return strides;
+}
+
+bool unit_stride(const TensorView &t, int d) { return t.sizes[d] == 1 || strides_of(t)[d] == 1; }
+
+int64_t max_offset(const TensorView &t) {
+    const std::vector<int64_t> strides = strides_of(t);
+    int64_t offset = 0;
+    for (size_t d = 0; d < t.sizes.size(); d++) {
+        if (t.sizes[d] == 0) return 0;
+        if (strides[d] != 0 && t.sizes[d] - 1 > std::numeric_limits<int64_t>::max() / strides[d] - offset) {
+            return std::numeric_limits<int64_t>::max();
+        }
+        offset += (t.sizes[d] - 1) * strides[d];
+    }
+    return offset;
+}
+
+Status check_halide_addressable(const TensorView &t, const char *name) {
+    // Halide (without the large_buffers feature) indexes with int32 and caps buffers at 2 GiB.
+    const int64_t limit = (int64_t(1) << 31) / int64_t(sizeof(float));
+    for (int64_t s : t.sizes) {
+        if (s >= (int64_t(1) << 31)) {
+            return Status(StatusCode::Unsupported, std::string(name) + " has a dim of 2^31 or more elements");
+        }
+    }
+    if (max_offset(t) >= limit) {
+        return Status(StatusCode::Unsupported,
+                      std::string(name) + " " + shape_string(t.sizes) + " spans 2 GiB or more, which hup does not support");
+    }
+    return Status::Ok();
+}
+
+void make_halide_view(const TensorView &t, HalideView *view) {
+    const int rank = (int)t.sizes.size();
+    const std::vector<int64_t> strides = strides_of(t);
+    const int spatial = rank - 2;
+    auto fill = [&](int halide_dim, int torch_dim) {
+        halide_dimension_t &d = view->dims[halide_dim];
+        d.min = 0;
+        d.extent = (int32_t)t.sizes[torch_dim];
+        // A size-1 dim is only ever read at index 0; its stride may be anything in PyTorch,
+        // but Halide's dense-dim constraints want 1.
+        d.stride = t.sizes[torch_dim] == 1 ? 1 : (int32_t)strides[torch_dim];
+        d.flags = 0;
+    };
+    for (int i = 0; i < spatial; i++) fill(i, rank - 1 - i);
+    fill(spatial, 1);
+    fill(spatial + 1, 0);
+    view->buffer = halide_buffer_t{};
+    view->buffer.host = static_cast<uint8_t *>(t.data);
+    view->buffer.type = halide_type_t(halide_type_float, 32);
+    view->buffer.dimensions = rank;
+    view->buffer.dim = view->dims;
+}
+
+void strided_copy(const TensorView &src, const TensorView &dst) {
+    const int rank = (int)src.sizes.size();
+    if (element_count(src.sizes) == 0) return;
+    const std::vector<int64_t> ss = strides_of(src), ds = strides_of(dst);
+    const float *s = static_cast<const float *>(src.data);
+    float *d = static_cast<float *>(dst.data);
+    std::vector<int64_t> index(rank, 0);
+    const int64_t inner = src.sizes[rank - 1];
+    while (true) {
+        int64_t so = 0, dof = 0;
+        for (int i = 0; i < rank - 1; i++) {
+            so += index[i] * ss[i];
+            dof += index[i] * ds[i];
+        }
+        for (int64_t j = 0; j < inner; j++) d[dof + j * ds[rank - 1]] = s[so + j * ss[rank - 1]];
+        int i = rank - 2;
+        for (; i >= 0; i--) {
+            if (++index[i] < src.sizes[i]) break;
+            index[i] = 0;
+        }
+        if (i < 0) break;
+    }
+}
+
+namespace {
+void collect_error(void *user_context, const char *message) {
+    // Every hup pipeline is called with a PipelineErrors as its user_context; anything else
+    // (a user's own Halide code sharing this runtime) is dropped rather than aborting.
+    if (user_context) static_cast<PipelineErrors *>(user_context)->text += message;
+}
+}  // namespace
+
+void install_error_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] { halide_set_error_handler(collect_error); });
+}
+
+Status pipeline_status(const char *op, int result, const PipelineErrors &errors) {
+    if (result == 0) return Status::Ok();
+    std::string message = std::string(op) + ": Halide pipeline failed (code " + std::to_string(result) + ")";
+    if (!errors.text.empty()) message += ": " + errors.text;
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    return Status(StatusCode::RuntimeError, message);
+}
+
+}  // namespace detail
+}  // namespace hup

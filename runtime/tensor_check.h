@@ -1,0 +1,66 @@
+// Argument checks and tensor bookkeeping shared by every operator wrapper.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "HalideRuntime.h"
+#include "hup/hup.h"
+
+namespace hup {
+namespace detail {
+
+std::string shape_string(const std::vector<int64_t> &sizes);
+
+// Validates a TensorView: rank in [min_rank, max_rank], float32, non-null data (unless empty),
+// non-negative sizes, strides of the right length, and an element count that fits int64.
+// `name` appears in the message ("input", "output", ...).
+Status check_tensor(const TensorView &t, const char *name, int min_rank, int max_rank);
+
+// Strides in elements: the view's own, or the contiguous ones when it has none.
+std::vector<int64_t> strides_of(const TensorView &t);
+
+int64_t element_count(const std::vector<int64_t> &sizes);
+
+// Whether dim `d` has unit stride (or is size 1, where its stride is irrelevant).
+bool unit_stride(const TensorView &t, int d);
+
+// Largest element offset reachable in the view (0 for an empty tensor), for the 2 GiB check.
+int64_t max_offset(const TensorView &t);
+
+// A halide_buffer_t over a TensorView, with dims in Halide order: spatial dims fastest first
+// (PyTorch's last dim is Halide dim 0), then C, then N.
+struct HalideView {
+    halide_buffer_t buffer{};
+    halide_dimension_t dims[8]{};
+};
+void make_halide_view(const TensorView &t, HalideView *view);
+
+// Halide addresses a buffer with 32-bit offsets: larger tensors are refused up front.
+Status check_halide_addressable(const TensorView &t, const char *name);
+
+// Copies src into dst element by element (same sizes; any strides).
+void strided_copy(const TensorView &src, const TensorView &dst);
+
+// Runs a Halide pipeline: `call` receives the user_context to pass as its first argument.
+// Errors the pipeline reports become a RuntimeError Status carrying Halide's message.
+template <typename Call>
+Status run_pipeline(const char *op, Call &&call);
+
+struct PipelineErrors {
+    std::string text;
+};
+void install_error_handler();
+Status pipeline_status(const char *op, int result, const PipelineErrors &errors);
+
+template <typename Call>
+Status run_pipeline(const char *op, Call &&call) {
+    install_error_handler();
+    PipelineErrors errors;
+    int result = call(static_cast<void *>(&errors));
+    return pipeline_status(op, result, errors);
+}
+
+}  // namespace detail
+}  // namespace hup

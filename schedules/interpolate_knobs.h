@@ -1,0 +1,19 @@
+// The interpolate CPU schedule's tunable choices, with their defaults.
+// The generator exposes each as a GeneratorParam of the same name, so a tuned build passes
+// e.g. `tile_rows=8` through add_halide_library's PARAMS (schedules/tuned/ holds the winners).
+#pragma once
+
+namespace hup {
+
+struct InterpolateCpuKnobs {
+    int vector_lanes = 0;      // float lanes per vector; 0 means the target's natural width
+    int tile_rows = 0;         // output rows (2-D) or slices (3-D) per parallel tile; 0: default
+    int tile_cols = 64;        // channels_last 2-D: output columns per tile; 0: whole rows
+
+    int rows(int spatial_rank) const {
+        if (tile_rows > 0) return tile_rows;
+        return spatial_rank == 3 ? 2 : 16;
+    }
+};
+
+}  // namespace hup

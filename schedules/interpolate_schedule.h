@@ -1,0 +1,104 @@
+// CPU schedule for the interpolate generator, kept apart from its algorithm.
+//
+// Recipe, for an output with Halide dims (x[, y[, z]], c, n):
+//  1. Cut the outermost spatial dim into strips of `rows` output rows (slices in 3-D); for
+//     channels_last 2-D, also cut x into `tile_cols` columns, so that a tile's intermediate
+//     rows (C x cols x rows) stay in L2.
+//  2. Run strips in parallel, fused with channel and batch (planar) or batch (channels_last).
+//  3. Compute each pass but the last once per tile, vectorised along the dense dim (x for
+//     planar, c for channels_last). The last pass is inlined into the output's vector loop.
+// Every split guards its tail, so extents of 1, or smaller than any factor, are fine.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+#include "interpolate_knobs.h"
+
+namespace hup {
+
+enum class Layout { Planar, ChannelsLast };
+
+inline std::map<std::string, Layout> layout_names() {
+    return {{"planar", Layout::Planar}, {"channels_last", Layout::ChannelsLast}};
+}
+
+// Vectorises a pass along `dense`; an update (the run-time tap loop) keeps its tap loop outside.
+inline void vectorize_pass(Halide::Func pass, const Halide::Var &dense, int lanes) {
+    using namespace Halide;
+    pass.vectorize(dense, lanes, TailStrategy::GuardWithIf);
+    if (pass.has_update_definition()) {
+        RVar k = pass.rvars(0)[0];
+        pass.update().reorder(dense, k).vectorize(dense, lanes, TailStrategy::GuardWithIf);
+    }
+}
+
+inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout,
+                                     const InterpolateCpuKnobs &knobs,
+                                     const std::vector<Halide::Var> &dims,
+                                     const std::vector<Halide::Func> &passes,
+                                     Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                     Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
+    using namespace Halide;
+    const int rank = (int)dims.size() - 2;
+    const Var x = dims[0], c = dims[rank], n = dims[rank + 1];
+    const bool channels_last = layout == Layout::ChannelsLast;
+    const int lanes = knobs.vector_lanes > 0 ? knobs.vector_lanes : target.natural_vector_size<float>();
+    const Var dense = channels_last ? c : x;
+
+    if (channels_last) {  // c is the unit-stride dim; the others are whatever the caller has
+        in.dim(0).set_stride(Expr());
+        in.dim(rank).set_stride(1);
+        out.dim(0).set_stride(Expr());
+        out.dim(rank).set_stride(1);
+    }
+
+    Func output = out;
+    Var strip("strip"), row("row"), col_tile("col_tile"), col("col"), task("task"), vo("vo"), vi("vi");
+    LoopLevel tile_level = LoopLevel::root();
+    if (rank == 1) {
+        output.fuse(c, n, task).parallel(task);
+    } else {
+        const Var outer = dims[rank - 1];
+        output.split(outer, strip, row, knobs.rows(rank), TailStrategy::GuardWithIf);
+        std::vector<VarOrRVar> inner;  // loops inside one tile, innermost first
+        if (channels_last) inner.push_back(c);
+        inner.push_back(x);
+        if (rank == 3) inner.push_back(dims[1]);
+        inner.push_back(row);
+        if (channels_last && rank == 2 && knobs.tile_cols > 0) {
+            output.split(x, col_tile, col, knobs.tile_cols, TailStrategy::GuardWithIf);
+            inner[1] = col;
+            inner.push_back(col_tile);
+        }
+        std::vector<VarOrRVar> order = inner;
+        order.push_back(strip);
+        if (!channels_last) order.push_back(c);
+        order.push_back(n);
+        output.reorder(order);
+        if (channels_last) {
+            output.fuse(strip, n, task).parallel(task);
+        } else {
+            output.fuse(strip, c, task).fuse(task, n, task).parallel(task);
+        }
+        const bool column_tiles = channels_last && rank == 2 && knobs.tile_cols > 0;
+        tile_level = column_tiles ? LoopLevel(output, col_tile) : LoopLevel(output, task);
+    }
+    output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
+
+    for (size_t i = 0; i + 1 < passes.size(); i++) {
+        Func pass = passes[i];
+        pass.compute_at(tile_level);
+        if (channels_last) pass.reorder(c, x);
+        vectorize_pass(pass, dense, lanes);
+    }
+    Func last = passes.back();
+    if (last.has_update_definition()) {
+        last.compute_at(output, vo);
+        vectorize_pass(last, dense, lanes);
+    }
+}
+
+}  // namespace hup
