@@ -27,11 +27,14 @@ float area_pixel_scale(const AxisSpec &axis, bool align_corners) {
     return coordinate_scale(axis);
 }
 
-// area_pixel_compute_source_index<float>
-float source_coordinate(float scale, int64_t o, bool align_corners, bool cubic) {
-    if (align_corners) return scale * o;
-    const float src = scale * (o + 0.5f) - 0.5f;
-    return (!cubic && src < 0.f) ? 0.f : src;
+// area_pixel_compute_source_index<T>, evaluated in double as ATen's CPU kernels do for float
+// (acc_type<float> is double on CPU). In float, the fraction of a coordinate near 300 would
+// carry 2e-5 of rounding error into the weights.
+template <typename T>
+T source_coordinate(float scale, int64_t o, bool align_corners, bool cubic) {
+    if (align_corners) return static_cast<T>(scale) * o;
+    const T src = static_cast<T>(scale) * (o + static_cast<T>(0.5)) - static_cast<T>(0.5);
+    return (!cubic && src < 0) ? T(0) : src;
 }
 
 struct Taps {
@@ -42,19 +45,11 @@ struct Taps {
 
 // One output position's taps.
 void nearest_taps(const AxisSpec &a, int64_t o, bool exact, Taps *t) {
-    int64_t src;
-    if (exact) {
-        const float scale = coordinate_scale(a);
-        src = std::min(static_cast<int64_t>(std::floor(static_cast<float>((o + 0.5) * scale))), a.in_size - 1);
-    } else if (a.out_size == a.in_size) {
-        src = o;
-    } else if (a.out_size == 2 * a.in_size) {
-        src = o >> 1;  // ATen's shortcut for exactly doubled sizes
-    } else {
-        const float scale = coordinate_scale(a);
-        src = std::min(static_cast<int64_t>(std::floor(o * scale)), a.in_size - 1);
-    }
-    t->start = (int32_t)src;
+    // nearest: floor(o * s), OpenCV's rule; nearest-exact: floor((o + 0.5) * s), with the
+    // product in double as ATen writes it.
+    const float scale = coordinate_scale(a);
+    const float real = exact ? static_cast<float>((o + 0.5) * scale) : o * scale;
+    t->start = (int32_t)std::min(static_cast<int64_t>(std::floor(real)), a.in_size - 1);
     t->count = 1;
     t->weight[0] = 1.f;
 }
@@ -67,9 +62,9 @@ void linear_taps(const AxisSpec &a, float scale, int64_t o, bool align_corners, 
         t->weight[1] = 0.f;
         return;
     }
-    const float real = source_coordinate(scale, o, align_corners, /*cubic=*/false);
+    const double real = source_coordinate<double>(scale, o, align_corners, /*cubic=*/false);
     const int64_t i0 = static_cast<int64_t>(real);
-    const float lambda1 = real - i0;
+    const float lambda1 = static_cast<float>(real - i0);
     t->start = (int32_t)i0;  // the second tap is clamped to the last element, as in ATen
     t->weight[0] = 1.f - lambda1;
     t->weight[1] = lambda1;
@@ -86,9 +81,9 @@ void cubic_taps(float scale, int64_t o, bool align_corners, bool identity, Taps 
         return;
     }
     const float A = -0.75f;
-    const float real = source_coordinate(scale, o, align_corners, /*cubic=*/true);
+    const double real = source_coordinate<double>(scale, o, align_corners, /*cubic=*/true);
     const int64_t i = static_cast<int64_t>(std::floor(real));
-    const float frac = real - i;
+    const float frac = static_cast<float>(real - i);
     const float rest = static_cast<float>(1.0 - frac);
     t->start = (int32_t)(i - 1);
     t->weight[0] = cubic_far(static_cast<float>(frac + 1.0), A);

@@ -1,0 +1,54 @@
+// Header-only adaptor between hup and libtorch's at::Tensor. Include it only where libtorch is
+// available; libhup itself does not depend on libtorch.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+
+#include "hup/hup.h"
+
+namespace hup {
+namespace torch {
+
+// A TensorView over a CPU float32 tensor (no copy; sizes and strides as the tensor has them).
+inline TensorView view(const at::Tensor &t) {
+    TensorView v;
+    v.data = t.defined() ? t.data_ptr() : nullptr;
+    v.dtype = DType::Float32;
+    v.sizes.assign(t.sizes().begin(), t.sizes().end());
+    v.strides.assign(t.strides().begin(), t.strides().end());
+    return v;
+}
+
+inline Status check_cpu_float(const at::Tensor &t, const char *name) {
+    if (!t.defined()) return Status(StatusCode::InvalidArgument, std::string(name) + " is undefined");
+    if (!t.device().is_cpu()) return Status(StatusCode::Unsupported, std::string(name) + " must be a CPU tensor");
+    if (t.scalar_type() != at::kFloat) return Status(StatusCode::Unsupported, std::string(name) + " must be float32");
+    return Status::Ok();
+}
+
+// Writes interpolate(input) into a preallocated `output`.
+inline Status interpolate(const at::Tensor &input, const at::Tensor &output, const InterpolateOptions &options) {
+    for (auto [t, name] : {std::pair<const at::Tensor &, const char *>{input, "input"}, {output, "output"}}) {
+        Status s = check_cpu_float(t, name);
+        if (!s.ok()) return s;
+    }
+    return hup::interpolate(view(input), view(output), options);
+}
+
+// Like torch.nn.functional.interpolate: returns a new tensor in the input's memory format.
+// Throws std::invalid_argument / std::runtime_error with hup's message on failure.
+inline at::Tensor interpolate(const at::Tensor &input, const InterpolateOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = interpolate_output_sizes(input.sizes().vec(), options, &sizes);
+    if (!s.ok()) throw std::invalid_argument(s.message());
+    at::Tensor output = at::empty(sizes, input.options().memory_format(input.suggest_memory_format()));
+    s = interpolate(input, output, options);
+    if (!s.ok()) throw std::runtime_error(s.message());
+    return output;
+}
+
+}  // namespace torch
+}  // namespace hup

@@ -1,0 +1,302 @@
+// Differential tests: hup::interpolate against torch.nn.functional.interpolate (libtorch 1.13),
+// computed in this process on the same input.
+#include <random>
+#include <sstream>
+
+#include "torch_oracle.h"
+
+namespace F = torch::nn::functional;
+using hup::InterpolateMode;
+using hup::InterpolateOptions;
+using hup_test::Layout;
+
+namespace {
+
+// Arithmetic modes may differ from ATen in the last bits: hup's Halide code may contract a
+// multiply-add into an FMA where ATen's scalar code rounds twice (or the reverse). Each output
+// is a weighted sum of inputs, so the difference is bounded by a few float epsilons of the
+// data scale (max |input|, 1 here). Linear, area and antialiased bilinear stay within 8.
+constexpr double kArithmeticUlps = 8;
+// Bicubic is looser, measured at up to 24: hup reproduces ATen's source coordinates and taps
+// exactly (the coordinate in double, as ATen's CPU acc_type), but not the rounding of ATen's
+// cubic coefficients, whose weights do not sum to exactly 1 in float (a 1x1 input upsampled
+// by libtorch comes back scaled by 1 +- 2.4e-7). The cubic lobes (weight L1 norm up to 1.6 over
+// two passes) amplify that. 32 leaves headroom without hiding a wrong tap, which costs 1e5+.
+constexpr double kCubicUlps = 32;
+
+const char *mode_name(InterpolateMode m) {
+    switch (m) {
+        case InterpolateMode::Nearest: return "nearest";
+        case InterpolateMode::NearestExact: return "nearest-exact";
+        case InterpolateMode::Linear: return "linear";
+        case InterpolateMode::Bilinear: return "bilinear";
+        case InterpolateMode::Bicubic: return "bicubic";
+        case InterpolateMode::Trilinear: return "trilinear";
+        case InterpolateMode::Area: return "area";
+    }
+    return "?";
+}
+
+bool is_exact_mode(InterpolateMode m) { return m == InterpolateMode::Nearest || m == InterpolateMode::NearestExact; }
+bool is_interpolating(InterpolateMode m) {
+    return m == InterpolateMode::Linear || m == InterpolateMode::Bilinear || m == InterpolateMode::Bicubic ||
+           m == InterpolateMode::Trilinear;
+}
+
+template <typename T>
+std::vector<T> per_dim(const std::vector<T> &v, int dims) {
+    return v.size() == 1 ? std::vector<T>(dims, v[0]) : v;
+}
+
+at::Tensor torch_interpolate(const at::Tensor &input, const InterpolateOptions &o) {
+    const int dims = (int)input.dim() - 2;
+    auto opts = F::InterpolateFuncOptions();
+    if (!o.size.empty()) opts.size(per_dim(o.size, dims));
+    if (!o.scale_factor.empty()) opts.scale_factor(per_dim(o.scale_factor, dims));
+    switch (o.mode) {
+        case InterpolateMode::Nearest: opts.mode(torch::kNearest); break;
+        case InterpolateMode::NearestExact: opts.mode(torch::kNearestExact); break;
+        case InterpolateMode::Linear: opts.mode(torch::kLinear); break;
+        case InterpolateMode::Bilinear: opts.mode(torch::kBilinear); break;
+        case InterpolateMode::Bicubic: opts.mode(torch::kBicubic); break;
+        case InterpolateMode::Trilinear: opts.mode(torch::kTrilinear); break;
+        case InterpolateMode::Area: opts.mode(torch::kArea); break;
+    }
+    if (o.align_corners) opts.align_corners(*o.align_corners);
+    if (o.recompute_scale_factor) opts.recompute_scale_factor(*o.recompute_scale_factor);
+    opts.antialias(o.antialias);
+    return F::interpolate(input, opts);
+}
+
+std::string describe(const at::Tensor &input, Layout layout, const InterpolateOptions &o) {
+    std::ostringstream s;
+    s << mode_name(o.mode) << " in=" << input.sizes() << " " << hup_test::layout_name(layout);
+    if (!o.size.empty()) s << " size=" << c10::IntArrayRef(o.size);
+    if (!o.scale_factor.empty()) s << " scale=" << c10::ArrayRef<double>(o.scale_factor);
+    if (o.align_corners) s << " align_corners=" << *o.align_corners;
+    if (o.recompute_scale_factor) s << " recompute=" << *o.recompute_scale_factor;
+    if (o.antialias) s << " antialias";
+    return s.str();
+}
+
+// Runs one case through hup and libtorch; returns an empty string on agreement.
+// The output is written once in the input's memory format and once into a strided view.
+std::string check_case(const std::vector<int64_t> &sizes, Layout layout, const InterpolateOptions &o) {
+    const at::Tensor input = hup_test::make_tensor(sizes, layout);
+    // libtorch 1.13's channels_last nearest kernel takes a shortcut when out == 2*in (src = o/2)
+    // or out == in (src = o) even when a user scale such as 2.05 says otherwise; its contiguous
+    // kernel follows the formula floor(o / scale). hup follows the formula in every layout
+    // (README, "Where hup differs"), so nearest is checked against the contiguous kernel. A
+    // tensor with C == 1 counts as channels_last too, so it is given a second channel first.
+    at::Tensor expected;
+    if (o.mode == InterpolateMode::Nearest) {
+        const at::Tensor dense = input.contiguous();
+        const at::Tensor two_channels = dense.size(1) == 1 ? at::cat({dense, dense}, 1) : dense;
+        expected = torch_interpolate(two_channels, o).narrow(1, 0, dense.size(1));
+    } else {
+        expected = torch_interpolate(input, o);
+    }
+    std::vector<int64_t> out_sizes;
+    hup::Status s = hup::interpolate_output_sizes(input.sizes().vec(), o, &out_sizes);
+    if (!s.ok()) return describe(input, layout, o) + ": " + s.message();
+    if (out_sizes != expected.sizes().vec()) {
+        return describe(input, layout, o) + ": output sizes " + c10::str(c10::IntArrayRef(out_sizes)) + " vs torch " +
+               c10::str(expected.sizes());
+    }
+    for (Layout out_layout : {layout, Layout::Strided}) {
+        at::Tensor actual = hup_test::make_tensor(out_sizes, out_layout, /*random=*/false);
+        s = hup::torch::interpolate(input, actual, o);
+        if (!s.ok()) return describe(input, layout, o) + ": " + s.message();
+        if (is_exact_mode(o.mode)) {
+            if (!torch::equal(actual, expected)) {
+                return describe(input, layout, o) + " -> " + hup_test::layout_name(out_layout) + ": not bit-exact, max diff " +
+                       std::to_string((actual - expected).abs().max().item<double>());
+            }
+        } else {
+            const double ulps = hup_test::ulp_distance(actual, expected, input.abs().max().item<double>());
+            const double allowed = o.mode == InterpolateMode::Bicubic ? kCubicUlps : kArithmeticUlps;
+            if (!(ulps <= allowed)) {
+                return describe(input, layout, o) + " -> " + hup_test::layout_name(out_layout) + ": " + std::to_string(ulps) +
+                       " ulps from torch";
+            }
+        }
+    }
+    return "";
+}
+
+struct ModeRank {
+    InterpolateMode mode;
+    int rank;
+};
+
+std::vector<ModeRank> all_mode_ranks() {
+    return {{InterpolateMode::Nearest, 3},      {InterpolateMode::Nearest, 4},      {InterpolateMode::Nearest, 5},
+            {InterpolateMode::NearestExact, 3}, {InterpolateMode::NearestExact, 4}, {InterpolateMode::NearestExact, 5},
+            {InterpolateMode::Linear, 3},       {InterpolateMode::Bilinear, 4},     {InterpolateMode::Bicubic, 4},
+            {InterpolateMode::Trilinear, 5},    {InterpolateMode::Area, 3},         {InterpolateMode::Area, 4},
+            {InterpolateMode::Area, 5}};
+}
+
+// Every option combination the mode accepts, for one input shape.
+std::vector<InterpolateOptions> option_grid(InterpolateMode mode, int rank, const std::vector<int64_t> &in) {
+    const int dims = rank - 2;
+    std::vector<std::optional<bool>> corners = {std::nullopt};
+    if (is_interpolating(mode)) corners = {std::nullopt, false, true};
+    std::vector<bool> antialias = {false};
+    if ((mode == InterpolateMode::Bilinear || mode == InterpolateMode::Bicubic) && rank == 4) antialias = {false, true};
+
+    // Output specs: explicit sizes (up, down, same, 1, mixed per dim) and scale factors.
+    std::vector<std::vector<int64_t>> sizes = {{1}, {2}, {7}};
+    std::vector<int64_t> mixed;
+    for (int d = 0; d < dims; d++) mixed.push_back(d % 2 ? std::max<int64_t>(1, in[d + 2] / 2) : in[d + 2] * 2 + 1);
+    sizes.push_back(mixed);
+    std::vector<int64_t> same(in.begin() + 2, in.end());
+    sizes.push_back(same);
+    const std::vector<std::vector<double>> scales = {{2.0},   {1.5},      {0.75}, {2.05}, {1.0 / 3.0}, {0.9999},
+                                                     {120.0 / 88.0}, {1.0}, {3.0}};
+    std::vector<InterpolateOptions> grid;
+    for (auto ac : corners) {
+        for (bool aa : antialias) {
+            InterpolateOptions o;
+            o.mode = mode;
+            o.align_corners = ac;
+            o.antialias = aa;
+            for (const auto &s : sizes) {
+                o.size = s;
+                o.scale_factor.clear();
+                grid.push_back(o);
+            }
+            o.size.clear();
+            for (const auto &sf : scales) {
+                std::vector<double> factors = sf;
+                if (dims > 1) {  // mix up- and downsampling across dims
+                    factors.assign(dims, sf[0]);
+                    factors[0] = sf[0] >= 1 ? sf[0] * 0.5 + 0.25 : sf[0] + 1.25;
+                }
+                auto gives_empty = [&](const std::vector<double> &f) {
+                    bool empty = false;
+                    for (int d = 0; d < dims; d++) empty |= std::floor(in[d + 2] * f[f.size() == 1 ? 0 : d]) < 1;
+                    return empty;
+                };
+                for (std::optional<bool> recompute : {std::optional<bool>(), std::optional<bool>(false), std::optional<bool>(true)}) {
+                    o.scale_factor = sf;
+                    o.recompute_scale_factor = recompute;
+                    if (!gives_empty(sf)) grid.push_back(o);
+                    o.scale_factor = factors;
+                    if (dims > 1 && !gives_empty(factors)) grid.push_back(o);
+                }
+                o.recompute_scale_factor.reset();
+            }
+        }
+    }
+    return grid;
+}
+
+class InterpolateSweep : public ::testing::TestWithParam<std::tuple<ModeRank, Layout>> {};
+
+TEST_P(InterpolateSweep, MatchesTorch) {
+    hup_test::silence_torch_warnings();
+    torch::manual_seed(7);
+    const auto [mr, layout] = GetParam();
+    // Shapes: sizes 1 and 2, odd sizes, batch > 1, and extents above the schedule's split
+    // factors (vector lanes 4-16, 16-row strips, 64-column tiles) as well as below them.
+    std::vector<std::vector<int64_t>> spatial_shapes = {{1, 1, 1}, {2, 3, 2}, {5, 7, 3}, {19, 33, 4}};
+    if (mr.rank < 5) spatial_shapes.push_back({37, 70, 1});
+    int cases = 0;
+    for (const auto &spatial : spatial_shapes) {
+        std::vector<int64_t> in = {2, 3};
+        for (int d = 0; d < mr.rank - 2; d++) in.push_back(spatial[d]);
+        for (const InterpolateOptions &o : option_grid(mr.mode, mr.rank, in)) {
+            std::vector<int64_t> out;
+            if (!hup::interpolate_output_sizes(in, o, &out).ok()) continue;
+            if (c10::multiply_integers(out) > 400000) continue;  // keep the suite fast
+            const std::string failure = check_case(in, layout, o);
+            EXPECT_EQ(failure, "");
+            cases++;
+        }
+    }
+    EXPECT_GT(cases, 20);
+}
+
+std::vector<std::tuple<ModeRank, Layout>> sweep_params() {
+    std::vector<std::tuple<ModeRank, Layout>> params;
+    for (const ModeRank &mr : all_mode_ranks()) {
+        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast, Layout::Strided}) {
+            if (layout == Layout::ChannelsLast && mr.rank == 3) continue;  // no 3-D channels_last in PyTorch
+            params.emplace_back(mr, layout);
+        }
+    }
+    return params;
+}
+
+std::string sweep_name(const ::testing::TestParamInfo<std::tuple<ModeRank, Layout>> &info) {
+    const ModeRank mr = std::get<0>(info.param);
+    std::string name = std::string(mode_name(mr.mode)) + "_" + std::to_string(mr.rank) + "d_" +
+                       hup_test::layout_name(std::get<1>(info.param));
+    for (char &c : name) {
+        if (!isalnum((unsigned char)c)) c = '_';
+    }
+    return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModes, InterpolateSweep, ::testing::ValuesIn(sweep_params()), sweep_name);
+
+// Thousands of random small cases with a fixed seed.
+TEST(InterpolateRandom, FixedSeedCases) {
+    hup_test::silence_torch_warnings();
+    torch::manual_seed(11);
+    std::mt19937 rng(2024);
+    auto pick = [&](int n) { return (int)(rng() % n); };
+    const auto mode_ranks = all_mode_ranks();
+    int run = 0, failures = 0;
+    for (int i = 0; i < 3000; i++) {
+        const ModeRank mr = mode_ranks[pick((int)mode_ranks.size())];
+        const int dims = mr.rank - 2;
+        std::vector<int64_t> in = {1 + pick(2), 1 + pick(4)};
+        for (int d = 0; d < dims; d++) in.push_back(1 + pick(dims == 3 ? 9 : 24));
+        InterpolateOptions o;
+        o.mode = mr.mode;
+        if (is_interpolating(mr.mode) && pick(3)) o.align_corners = pick(2) == 1;
+        if ((mr.mode == InterpolateMode::Bilinear || mr.mode == InterpolateMode::Bicubic) && pick(3) == 0) o.antialias = true;
+        if (pick(2)) {
+            for (int d = 0; d < dims; d++) o.size.push_back(1 + pick(dims == 3 ? 12 : 40));
+        } else {
+            for (int d = 0; d < dims; d++) o.scale_factor.push_back(0.2 + (rng() % 1000) / 250.0);
+            if (pick(2)) o.recompute_scale_factor = pick(2) == 1;
+        }
+        std::vector<int64_t> out;
+        if (!hup::interpolate_output_sizes(in, o, &out).ok()) continue;  // e.g. a scale giving size 0
+        const Layout layout = mr.rank == 3 ? (pick(2) ? Layout::Strided : Layout::Contiguous)
+                                           : std::vector<Layout>{Layout::Contiguous, Layout::ChannelsLast, Layout::Strided}[pick(3)];
+        const std::string failure = check_case(in, layout, o);
+        run++;
+        if (!failure.empty() && ++failures <= 10) ADD_FAILURE() << failure;
+    }
+    EXPECT_EQ(failures, 0);
+    EXPECT_GT(run, 2500);
+}
+
+// Larger shapes than the sweep, in both fast layouts, so every schedule runs full tiles,
+// parallel tasks and vector tails together.
+TEST(InterpolateLarge, FullTilesAndTails) {
+    hup_test::silence_torch_warnings();
+    torch::manual_seed(3);
+    struct Big { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; bool antialias; };
+    const std::vector<Big> cases = {
+        {InterpolateMode::Bilinear, {2, 5, 67, 131}, {2.0}, false},  {InterpolateMode::Bilinear, {1, 3, 150, 97}, {0.3}, true},
+        {InterpolateMode::Bicubic, {1, 9, 45, 77}, {1.7}, false},    {InterpolateMode::Bicubic, {1, 2, 90, 120}, {0.45}, true},
+        {InterpolateMode::Nearest, {2, 17, 33, 65}, {2.0}, false},   {InterpolateMode::NearestExact, {1, 4, 50, 50}, {0.7}, false},
+        {InterpolateMode::Area, {1, 6, 99, 101}, {0.31}, false},      {InterpolateMode::Trilinear, {1, 3, 9, 17, 33}, {1.9}, false},
+        {InterpolateMode::Linear, {3, 8, 1000}, {2.5}, false},       {InterpolateMode::Area, {2, 3, 1000}, {0.1}, false}};
+    for (const Big &b : cases) {
+        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
+            InterpolateOptions o;
+            o.mode = b.mode;
+            o.scale_factor = b.scale;
+            o.antialias = b.antialias;
+            EXPECT_EQ(check_case(b.in, layout, o), "");
+        }
+    }
+}
+
+}  // namespace
