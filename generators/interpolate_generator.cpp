@@ -12,10 +12,12 @@
 //   area, antialias              taps = 0: the tap count is a run-time extent, and tap_count(o)
 //                                says how many of them output `o` uses
 //
-// Tap indices are clamped into a bracket [lo(o), hi(o)] = floor(slope * o + offset), clamped to
-// the input. The bracket never binds for a well-formed plan (the runtime builds it around the
-// taps), but it lets bounds inference see which input rows an output tile needs (a table lookup
-// alone would be unbounded), and it keeps every read inside the input whatever the tables say.
+// Tap indices are clamped to the input, as ATen clamps them. For bounds inference each output
+// position also carries a bracket [lo(o), hi(o)] = floor(slope * o + offset): a table lookup
+// alone is unbounded, so Halide could not tell which input rows an output tile needs. The
+// bracket is promised, not computed (unsafe_promise_clamped): the runtime builds it around the
+// taps in double with slack (runtime/resample_plan.cpp), so it holds by construction, and the
+// inner loops pay only for the table load and the clamp.
 #include "Halide.h"
 
 #include "interpolate_schedule.h"
@@ -84,7 +86,7 @@ private:
 
         auto tap_value = [&](const Expr &k) {
             std::vector<Expr> at(dims.begin(), dims.end());
-            at[d] = clamp(first + k, lo, hi);
+            at[d] = unsafe_promise_clamped(clamp(first + k, 0, last), lo, hi);
             return src(at);
         };
 

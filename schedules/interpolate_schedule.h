@@ -91,7 +91,12 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     for (size_t i = 0; i + 1 < passes.size(); i++) {
         Func pass = passes[i];
         pass.compute_at(tile_level);
-        if (channels_last) pass.reorder(c, x);
+        if (channels_last) {  // c innermost in the loops and in memory: dense vector loads/stores
+            std::vector<Var> storage = {c};
+            for (int d = 0; d < rank; d++) storage.push_back(dims[d]);
+            storage.push_back(n);
+            pass.reorder(c, x).reorder_storage(storage);
+        }
         vectorize_pass(pass, dense, lanes);
     }
     Func last = passes.back();
