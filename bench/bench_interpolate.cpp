@@ -1,0 +1,469 @@
+// hup_bench: hup::interpolate against libtorch, oneDNN, XNNPACK, OpenCV and a memory copy.
+//
+// Every benchmark is named interp/<case>/<library>. bench/run_bench.sh runs one library at a
+// time (--benchmark_filter='/<library>$') so that the libraries' thread pools never compete
+// for the cores, and bench/report.py turns the JSON into a table.
+//
+// A peer is registered for a case only where its semantics are PyTorch's. Before timing, each
+// library's result is compared with libtorch's (a warning on stderr and the `max_abs_diff`
+// counter in the JSON; nothing fails).
+#include <benchmark/benchmark.h>
+#include <omp.h>
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/core/utility.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hup/hup.h"
+#include "hup/torch.h"
+
+namespace {
+
+constexpr int kThreads = 2;             // every library gets this many threads
+constexpr double kWarmUpSeconds = 0.2;  // untimed runs before each benchmark
+// Max |result - libtorch| accepted without a warning. Input is uniform in [0, 1): a different
+// convention (align_corners, pixel centres, taps) shows as differences of 1e-2 or more, while
+// computing the same scale in double rather than float (as the peers do for 1080 -> 224) moves
+// the source coordinates by ~1e-5 pixels and the result by ~1e-4.
+constexpr double kTolerance = 1e-3;
+
+using hup::InterpolateMode;
+using hup::InterpolateOptions;
+
+// ---- cases ---------------------------------------------------------------------------------
+
+enum class Layout { Contiguous, ChannelsLast };
+
+struct Case {
+    std::string name;
+    std::vector<int64_t> sizes;  // input sizes: N, C, spatial...
+    Layout layout;
+    InterpolateOptions options;
+};
+
+const char *mode_name(InterpolateMode mode) {
+    switch (mode) {
+    case InterpolateMode::Nearest: return "nearest";
+    case InterpolateMode::NearestExact: return "nearest_exact";
+    case InterpolateMode::Linear: return "linear";
+    case InterpolateMode::Bilinear: return "bilinear";
+    case InterpolateMode::Bicubic: return "bicubic";
+    case InterpolateMode::Trilinear: return "trilinear";
+    case InterpolateMode::Area: return "area";
+    }
+    return "?";
+}
+
+template <typename T>
+std::string join(const std::vector<T> &values, char separator) {
+    std::ostringstream s;
+    for (size_t i = 0; i < values.size(); ++i) s << (i ? std::string(1, separator) : "") << values[i];
+    return s.str();
+}
+
+// e.g. nhwc_1x64x128x128_x2_bilinear_ac, nchw_1x3x1080x1920_to224x224_bicubic_aa.
+std::string case_name(const std::vector<int64_t> &sizes, Layout layout, const InterpolateOptions &o) {
+    static const char *const planar[] = {"ncw", "nchw", "ncdhw"};
+    static const char *const channels_last[] = {"nwc", "nhwc", "ndhwc"};
+    std::ostringstream s;
+    s << (layout == Layout::Contiguous ? planar : channels_last)[sizes.size() - 3] << '_' << join(sizes, 'x');
+    s << (o.size.empty() ? "_x" + join(o.scale_factor, 'x') : "_to" + join(o.size, 'x'));
+    s << '_' << mode_name(o.mode) << (o.align_corners.value_or(false) ? "_ac" : "") << (o.antialias ? "_aa" : "");
+    return s.str();
+}
+
+InterpolateOptions with_mode(InterpolateMode mode, std::optional<bool> align_corners = std::nullopt,
+                             bool antialias = false) {
+    InterpolateOptions o;
+    o.mode = mode;
+    o.align_corners = align_corners;
+    o.antialias = antialias;
+    return o;
+}
+
+const std::vector<Case> &cases() {
+    static const std::vector<Case> table = [] {
+        using M = InterpolateMode;
+        const auto nearest = with_mode(M::Nearest), nearest_exact = with_mode(M::NearestExact);
+        const auto bilinear = with_mode(M::Bilinear, false), bilinear_ac = with_mode(M::Bilinear, true);
+        const auto bicubic = with_mode(M::Bicubic, false), area = with_mode(M::Area);
+        const auto bilinear_aa = with_mode(M::Bilinear, false, true), bicubic_aa = with_mode(M::Bicubic, false, true);
+
+        std::vector<Case> t;
+        auto add = [&t](std::vector<int64_t> sizes, Layout layout, InterpolateOptions o) {
+            t.push_back({case_name(sizes, layout, o), std::move(sizes), layout, std::move(o)});
+        };
+        auto scaled = [&add](std::vector<int64_t> sizes, Layout layout, InterpolateOptions o, double s) {
+            o.scale_factor = {s};
+            add(std::move(sizes), layout, std::move(o));
+        };
+        auto resized = [&add](std::vector<int64_t> sizes, InterpolateOptions o, std::vector<int64_t> size) {
+            o.size = std::move(size);
+            add(std::move(sizes), Layout::Contiguous, std::move(o));
+        };
+
+        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast})
+            for (const auto &o : {nearest, nearest_exact, bilinear, bilinear_ac, bicubic})
+                scaled({1, 64, 128, 128}, layout, o, 2);
+        for (const auto &o : {bilinear, nearest}) scaled({8, 32, 256, 256}, Layout::Contiguous, o, 2);
+        for (std::vector<int64_t> size : {std::vector<int64_t>{540, 960}, {224, 224}})
+            for (const auto &o : {bilinear, bilinear_aa, bicubic_aa, area}) resized({1, 3, 1080, 1920}, o, size);
+        scaled({1, 16, 32, 64, 64}, Layout::Contiguous, with_mode(M::Trilinear, false), 2);
+        scaled({1, 64, 4096}, Layout::Contiguous, with_mode(M::Linear, false), 2);
+        for (double s : {1.5, 0.75}) scaled({1, 64, 128, 128}, Layout::Contiguous, bilinear, s);
+        return t;
+    }();
+    return table;
+}
+
+// ---- problems: input, libtorch's result, a preallocated output ------------------------------
+
+at::MemoryFormat memory_format(const Case &c) {
+    if (c.layout == Layout::Contiguous) return at::MemoryFormat::Contiguous;
+    return c.sizes.size() == 5 ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::ChannelsLast;
+}
+
+// torch::nn::functional::interpolate with hup's options. recompute_scale_factor=False and
+// align_corners=False for nearest-exact are PyTorch's defaults, given explicitly because the C++
+// frontend warns (on every call) when they are left out.
+at::Tensor torch_interpolate(const at::Tensor &input, const InterpolateOptions &o) {
+    namespace F = torch::nn::functional;
+    F::InterpolateFuncOptions t;
+    switch (o.mode) {
+    case InterpolateMode::Nearest: t.mode(torch::kNearest); break;
+    case InterpolateMode::NearestExact: t.mode(torch::kNearestExact); break;
+    case InterpolateMode::Linear: t.mode(torch::kLinear); break;
+    case InterpolateMode::Bilinear: t.mode(torch::kBilinear); break;
+    case InterpolateMode::Bicubic: t.mode(torch::kBicubic); break;
+    case InterpolateMode::Trilinear: t.mode(torch::kTrilinear); break;
+    case InterpolateMode::Area: t.mode(torch::kArea); break;
+    }
+    const size_t spatial = input.dim() - 2;
+    if (!o.size.empty()) t.size(o.size);
+    if (!o.scale_factor.empty())
+        t.scale_factor(o.scale_factor.size() == 1 ? std::vector<double>(spatial, o.scale_factor[0]) : o.scale_factor);
+    if (o.align_corners) t.align_corners(*o.align_corners);
+    if (o.mode == InterpolateMode::NearestExact) t.align_corners(false);
+    t.recompute_scale_factor(o.recompute_scale_factor.value_or(false));
+    t.antialias(o.antialias);
+    return F::interpolate(input, t);
+}
+
+struct Problem {
+    explicit Problem(const Case &c) : c(c) {
+        at::manual_seed(0);
+        input = at::rand(c.sizes).contiguous(memory_format(c));
+        expected = torch_interpolate(input, c.options);
+        output = at::empty(expected.sizes(), input.options().memory_format(memory_format(c))).fill_(NAN);
+    }
+    // What an ideal kernel moves: the input read once, the output written once.
+    double bytes() const { return double(input.nbytes() + expected.nbytes()); }
+
+    const Case &c;
+    at::Tensor input;
+    at::Tensor expected;  // libtorch's result
+    at::Tensor output;    // preallocated in the case's layout, NaN until a library writes it
+};
+
+// ---- libraries -----------------------------------------------------------------------------
+
+struct Runner {
+    std::function<void()> run;
+    std::string label;  // shown in the JSON (e.g. oneDNN's implementation)
+};
+
+struct Library {
+    const char *name;
+    bool (*supports)(const Case &);
+    Runner (*prepare)(Problem &);  // throws std::exception where the library fails
+    bool writes_output;            // whether run() writes Problem::output (checked against libtorch)
+};
+
+bool any_case(const Case &) { return true; }
+
+bool linear_family(InterpolateMode mode) {
+    return mode == InterpolateMode::Linear || mode == InterpolateMode::Bilinear || mode == InterpolateMode::Trilinear;
+}
+
+Runner prepare_hup(Problem &p) {
+    hup::Status s = hup::torch::interpolate(p.input, p.output, p.c.options);
+    if (!s.ok()) throw std::runtime_error("hup: " + s.message());
+    return {[&p] { hup::torch::interpolate(p.input, p.output, p.c.options); }, ""};
+}
+
+Runner prepare_libtorch(Problem &p) {
+    return {[&p] {
+                at::Tensor y = torch_interpolate(p.input, p.c.options);
+                benchmark::DoNotOptimize(y.data_ptr());
+            },
+            ""};
+}
+
+// resampling_nearest rounds half-pixel centres like nearest-exact; resampling_linear is
+// linear/bilinear/trilinear with align_corners=False.
+bool onednn_supports(const Case &c) {
+    const InterpolateOptions &o = c.options;
+    return !o.antialias &&
+           (o.mode == InterpolateMode::NearestExact || (linear_family(o.mode) && !o.align_corners.value_or(false)));
+}
+
+Runner prepare_onednn(Problem &p) {
+    static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    auto desc = [](const at::Tensor &t) {  // nchw, nhwc, ncdhw, ncw: whatever the strides say
+        return dnnl::memory::desc(t.sizes().vec(), dnnl::memory::data_type::f32, t.strides().vec());
+    };
+    const auto algorithm = p.c.options.mode == InterpolateMode::NearestExact ? dnnl::algorithm::resampling_nearest
+                                                                             : dnnl::algorithm::resampling_linear;
+    const dnnl::resampling_forward::primitive_desc pd(
+        {dnnl::prop_kind::forward_inference, algorithm, desc(p.input), desc(p.output)}, engine);
+    const dnnl::resampling_forward primitive(pd);
+    dnnl::stream stream(engine);
+    const std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine, p.input.data_ptr())},
+        {DNNL_ARG_DST, dnnl::memory(pd.dst_desc(), engine, p.output.data_ptr())}};
+    return {[primitive, stream, args]() mutable {
+                primitive.execute(stream, args);
+                stream.wait();
+            },
+            pd.impl_info_str()};
+}
+
+bool xnnpack_supports(const Case &c) {
+    return c.options.mode == InterpolateMode::Bilinear && !c.options.antialias && c.sizes.size() == 4;
+}
+
+void xnn_check(xnn_status status, const char *what) {
+    if (status != xnn_status_success)
+        throw std::runtime_error(std::string(what) + " failed: xnn_status " + std::to_string(int(status)));
+}
+
+pthreadpool_t xnnpack_threadpool() {
+    static const pthreadpool_t pool = [] {
+        xnn_check(xnn_initialize(nullptr), "xnn_initialize");
+        return pthreadpool_create(kThreads);
+    }();
+    return pool;
+}
+
+// Flags 0 are half-pixel centres (align_corners=False); NCHW and NHWC take the same arguments,
+// the pixel strides being C either way.
+Runner prepare_xnnpack(Problem &p) {
+    const bool nhwc = p.c.layout == Layout::ChannelsLast;
+    const auto create = nhwc ? xnn_create_resize_bilinear2d_nhwc_f32 : xnn_create_resize_bilinear2d_nchw_f32;
+    const auto setup = nhwc ? xnn_setup_resize_bilinear2d_nhwc_f32 : xnn_setup_resize_bilinear2d_nchw_f32;
+    pthreadpool_t pool = xnnpack_threadpool();
+    const size_t channels = p.input.size(1);
+    const uint32_t flags = p.c.options.align_corners.value_or(false) ? XNN_FLAG_ALIGN_CORNERS : 0;
+    xnn_operator_t op = nullptr;
+    xnn_check(create(channels, channels, channels, flags, &op), "xnn_create_resize_bilinear2d");
+    std::shared_ptr<xnn_operator> owner(op, xnn_delete_operator);
+    xnn_check(setup(op, p.input.size(0), p.input.size(2), p.input.size(3), p.output.size(2), p.output.size(3),
+                    p.input.data_ptr<float>(), p.output.data_ptr<float>(), pool),
+              "xnn_setup_resize_bilinear2d");
+    return {[owner, pool] { xnn_run_operator(owner.get(), pool); }, nhwc ? "nhwc" : "nchw"};
+}
+
+bool integer_downscale(const Case &c) {
+    std::vector<int64_t> out;
+    if (!hup::interpolate_output_sizes(c.sizes, c.options, &out).ok()) return false;
+    for (size_t d = 2; d < c.sizes.size(); ++d)
+        if (out[d] == 0 || c.sizes[d] % out[d] != 0) return false;
+    return true;
+}
+
+// The cv::resize interpolation that computes PyTorch's result for the case, or -1. INTER_AREA
+// equals adaptive average pooling only for integer factors; antialias has no equivalent.
+int opencv_interpolation(const Case &c) {
+    const InterpolateOptions &o = c.options;
+    if (o.antialias || o.align_corners.value_or(false) || c.sizes.size() == 5) return -1;
+    if (c.layout == Layout::ChannelsLast && c.sizes[1] > CV_CN_MAX) return -1;
+    switch (o.mode) {
+    case InterpolateMode::Nearest: return cv::INTER_NEAREST;
+    case InterpolateMode::NearestExact: return cv::INTER_NEAREST_EXACT;
+    case InterpolateMode::Linear:
+    case InterpolateMode::Bilinear: return cv::INTER_LINEAR;
+    case InterpolateMode::Bicubic: return cv::INTER_CUBIC;
+    case InterpolateMode::Area: return integer_downscale(c) ? cv::INTER_AREA : -1;
+    default: return -1;
+    }
+}
+
+bool opencv_supports(const Case &c) { return opencv_interpolation(c) >= 0; }
+
+// cv::Mat headers (no copies) over the images of a tensor: one per (n, c) plane for NCHW, one
+// per n with C interleaved channels for NHWC, and NCW as a single (N*C) x W image (a height
+// scale of 1 maps every row onto itself).
+std::vector<cv::Mat> opencv_images(const at::Tensor &t, Layout layout) {
+    float *data = t.data_ptr<float>();
+    const auto n = t.size(0), c = t.size(1);
+    if (t.dim() == 3) return {cv::Mat(int(n * c), int(t.size(2)), CV_32F, data, t.stride(1) * sizeof(float))};
+    const int h = int(t.size(2)), w = int(t.size(3));
+    const size_t row_step = t.stride(2) * sizeof(float);
+    std::vector<cv::Mat> images;
+    for (int64_t i = 0; i < n; ++i) {
+        if (layout == Layout::ChannelsLast) {
+            images.emplace_back(h, w, CV_32FC(int(c)), data + i * t.stride(0), row_step);
+            continue;
+        }
+        for (int64_t j = 0; j < c; ++j) images.emplace_back(h, w, CV_32F, data + i * t.stride(0) + j * t.stride(1), row_step);
+    }
+    return images;
+}
+
+Runner prepare_opencv(Problem &p) {
+    const int interpolation = opencv_interpolation(p.c);
+    std::vector<cv::Mat> src = opencv_images(p.input, p.c.layout), dst = opencv_images(p.output, p.c.layout);
+    return {[src, dst, interpolation]() mutable {
+                for (size_t i = 0; i < src.size(); ++i) cv::resize(src[i], dst[i], dst[i].size(), 0, 0, interpolation);
+            },
+            "cv::resize x" + std::to_string(src.size())};
+}
+
+void parallel_copy(char *dst, const char *src, size_t bytes) {
+#pragma omp parallel num_threads(kThreads)
+    {
+        const size_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const size_t begin = bytes * t / nt / 64 * 64, end = t + 1 == nt ? bytes : bytes * (t + 1) / nt / 64 * 64;
+        std::memcpy(dst + begin, src + begin, end - begin);
+    }
+}
+
+// The roofline: a memcpy of (input + output bytes) / 2, so that it reads and writes as many
+// bytes in all as the case does.
+Runner prepare_copy(Problem &p) {
+    const int64_t floats = int64_t(p.bytes() / 2 / sizeof(float));
+    at::Tensor src = at::rand({floats}), dst = at::zeros({floats});
+    return {[src, dst] {
+                parallel_copy(static_cast<char *>(dst.data_ptr()), static_cast<const char *>(src.data_ptr()),
+                              src.nbytes());
+            },
+            ""};
+}
+
+const std::vector<Library> &libraries() {
+    static const std::vector<Library> list = {
+        {"hup", any_case, prepare_hup, true},
+        {"libtorch", any_case, prepare_libtorch, false},
+        {"onednn", onednn_supports, prepare_onednn, true},
+        {"xnnpack", xnnpack_supports, prepare_xnnpack, true},
+        {"opencv", opencv_supports, prepare_opencv, true},
+        {"copy", any_case, prepare_copy, false},
+    };
+    return list;
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+double max_abs_diff(const at::Tensor &a, const at::Tensor &b) {
+    return (a - b).abs().max().item<double>();  // NaN where a library left the output unwritten
+}
+
+struct Prepared {
+    std::string name;
+    std::unique_ptr<Problem> problem;
+    Runner runner;
+    double max_abs_diff = -1;  // -1: not compared (libtorch itself, the copy)
+    std::string error;
+};
+
+// The setup of the benchmark now running. Google Benchmark calls a benchmark's function several
+// times (warm-up, iteration estimate, repetitions): they share one setup and one check, and the
+// previous benchmark's buffers are freed before the next one allocates its own.
+Prepared &prepared(const std::string &name, const Case &c, const Library &lib) {
+    static Prepared current;
+    if (current.name == name) return current;
+    current = Prepared{};
+    current.name = name;
+    try {
+        current.problem = std::make_unique<Problem>(c);
+        current.runner = lib.prepare(*current.problem);
+        current.runner.run();
+        if (lib.writes_output) current.max_abs_diff = max_abs_diff(current.problem->output, current.problem->expected);
+    } catch (const std::exception &e) {
+        current.error = e.what();
+    }
+    if (!current.error.empty())
+        std::fprintf(stderr, "ERROR   %s: %s\n", name.c_str(), current.error.c_str());
+    else if (lib.writes_output)
+        std::fprintf(stderr, "%s %s: max |diff| vs libtorch = %.3g\n",
+                     current.max_abs_diff <= kTolerance ? "check  " : "WARNING", name.c_str(), current.max_abs_diff);
+    return current;
+}
+
+void run_benchmark(benchmark::State &state, const std::string &name, const Case &c, const Library &lib) {
+    Prepared &p = prepared(name, c, lib);
+    if (!p.error.empty()) {
+        state.SkipWithError(p.error.c_str());
+        return;
+    }
+    for (auto _ : state) p.runner.run();
+    state.SetBytesProcessed(int64_t(double(state.iterations()) * p.problem->bytes()));
+    state.counters["bytes"] = p.problem->bytes();
+    state.counters["max_abs_diff"] = p.max_abs_diff;
+    state.SetLabel(p.runner.label);
+}
+
+void register_benchmarks() {
+    for (const Case &c : cases())
+        for (const Library &lib : libraries()) {
+            if (!lib.supports(c)) continue;
+            const std::string name = "interp/" + c.name + "/" + lib.name;
+            benchmark::RegisterBenchmark(name.c_str(),
+                                         [name, &c, &lib](benchmark::State &s) { run_benchmark(s, name, c, lib); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond)
+                ->MinWarmUpTime(kWarmUpSeconds);
+        }
+}
+
+// e.g. " (TBB ...)", from the build information, since it decides how cv::setNumThreads works.
+std::string opencv_parallel_framework() {
+    const std::string info = cv::getBuildInformation(), key = "Parallel framework:";
+    const size_t at = info.find(key);
+    if (at == std::string::npos) return "";
+    const size_t begin = info.find_first_not_of(' ', at + key.size()), end = info.find('\n', at);
+    return " (" + info.substr(begin, end - begin) + ")";
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    at::set_num_threads(kThreads);
+    hup::set_num_threads(kThreads);
+    cv::setNumThreads(kThreads);
+    // oneDNN and the copy use OpenMP, whose pool at::set_num_threads has sized.
+
+    const dnnl_version_t *dnnl = dnnl::version();
+    benchmark::AddCustomContext("threads_per_library", std::to_string(kThreads));
+    benchmark::AddCustomContext("tolerance", std::to_string(kTolerance));  // read by report.py
+    benchmark::AddCustomContext("libtorch", std::to_string(TORCH_VERSION_MAJOR) + "." +
+                                                std::to_string(TORCH_VERSION_MINOR) + "." +
+                                                std::to_string(TORCH_VERSION_PATCH));
+    benchmark::AddCustomContext("onednn", std::to_string(dnnl->major) + "." + std::to_string(dnnl->minor) + "." +
+                                              std::to_string(dnnl->patch));
+    benchmark::AddCustomContext("opencv", cv::getVersionString() + opencv_parallel_framework());
+
+    register_benchmarks();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Merges hup_bench's Google Benchmark JSON (one file per library phase) into a markdown table.
+
+Usage: report.py RESULT.json... [-o report.md]
+
+Benchmarks are named interp/<case>/<library>/...; each was run with --benchmark_repetitions,
+and every time below is the median of the repetitions' real times. Only the standard library.
+"""
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+PEERS = {"libtorch": "libtorch", "onednn": "oneDNN", "xnnpack": "XNNPACK", "opencv": "OpenCV"}
+MS_PER_UNIT = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+NONE = "—"
+
+
+class Result:
+    """One (case, library): its repetitions' times in ms, or the error that skipped it."""
+
+    def __init__(self):
+        self.times, self.error, self.bytes, self.diff = [], None, None, None
+
+    @property
+    def ok(self):
+        return self.error is None and bool(self.times)
+
+    @property
+    def median(self):
+        return statistics.median(self.times)
+
+    @property
+    def spread(self):
+        """(max - min) / median of the repetitions."""
+        return (max(self.times) - min(self.times)) / self.median
+
+
+def load(paths):
+    cases, results, context, loads = [], {}, {}, {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        context.update(data.get("context", {}))
+        background = Path(path).with_suffix(".background")  # written by run_bench.sh
+        if background.exists():
+            loads[Path(path).stem] = background.read_text().strip()
+        for bench in data.get("benchmarks", []):
+            if bench.get("run_type", "iteration") != "iteration":
+                continue  # aggregates: recomputed from the repetitions
+            _, case, lib = bench["name"].split("/")[:3]
+            if case not in cases:
+                cases.append(case)
+            r = results.setdefault((case, lib), Result())
+            if bench.get("error_occurred"):
+                r.error = bench.get("error_message", "error")
+                continue
+            r.times.append(bench["real_time"] * MS_PER_UNIT[bench["time_unit"]])
+            r.bytes, r.diff = bench.get("bytes"), bench.get("max_abs_diff")
+    return cases, results, context, loads
+
+
+def fmt_ms(t):
+    return f"{t:.3f}" if t < 10 else f"{t:.1f}"
+
+
+def fmt_ratio(x):
+    return NONE if x is None else f"{x:.2f}×"
+
+
+def geomean(xs):
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
+def build_table(cases, results, context):
+    tolerance = float(context.get("tolerance", "1e-3"))
+
+    def matches(r):  # compared with libtorch before timing; -1 means not compared
+        return r.diff is None or r.diff < 0 or r.diff <= tolerance
+
+    def cell(case, lib):
+        r = results.get((case, lib))
+        if r is None:
+            return NONE
+        if not r.ok:
+            return "error"
+        return fmt_ms(r.median) + ("" if matches(r) else " ⚠")
+
+    header = ["case", "hup ms", "hup GB/s", "% of copy", *(f"{name} ms" for name in PEERS.values()),
+              "fastest peer", "hup vs fastest", "hup vs libtorch", "spread hup / worst"]
+    rows, vs_torch, wins, compared, notes = [], [], 0, 0, []
+    for case in cases:
+        hup, copy = results.get((case, "hup")), results.get((case, "copy"))
+        peers = {lib: r for lib in PEERS if (r := results.get((case, lib))) and r.ok and matches(r)}
+        fastest = min(peers, key=lambda lib: peers[lib].median, default=None)
+        timed = [r for (c, _), r in results.items() if c == case and r.ok]
+        row = [f"`{case}`", cell(case, "hup")]
+        if hup and hup.ok:
+            row.append(f"{hup.bytes / (hup.median * 1e-3) / 1e9:.1f}" if hup.bytes else NONE)
+            row.append(f"{100 * copy.median / hup.median:.0f}%" if copy and copy.ok else NONE)
+        else:
+            row += [NONE, NONE]
+        row += [cell(case, lib) for lib in PEERS]
+        ratio = torch_ratio = None
+        if hup and hup.ok and fastest:
+            ratio = peers[fastest].median / hup.median
+            compared += 1
+            wins += ratio >= 1
+        if hup and hup.ok and "libtorch" in peers:
+            torch_ratio = peers["libtorch"].median / hup.median
+            vs_torch.append(torch_ratio)
+        row += [PEERS[fastest] if fastest else NONE, fmt_ratio(ratio), fmt_ratio(torch_ratio)]
+        row.append(f"{100 * hup.spread:.1f}% / {100 * max(r.spread for r in timed):.1f}%"
+                   if hup and hup.ok else NONE)
+        rows.append(row)
+        for lib in ["hup", *PEERS]:
+            r = results.get((case, lib))
+            if r and r.error:
+                notes.append(f"- `{case}` {lib}: error: {r.error}")
+            elif r and not matches(r):
+                notes.append(f"- `{case}` {lib}: max |diff| vs libtorch {r.diff:.3g} > {tolerance:g}")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    g = geomean(vs_torch)
+    lines += ["",
+              f"- geometric-mean speed-up of hup over libtorch: **{fmt_ratio(g)}** over {len(vs_torch)} cases",
+              f"- hup at least as fast as the fastest peer: **{wins} of {compared}** cases"]
+    if notes:
+        lines += ["", "Flagged (⚠: result differs from libtorch's; such peers are left out of \"fastest peer\"):",
+                  *notes]
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("json", nargs="+", help="hup_bench --benchmark_out files")
+    parser.add_argument("-o", "--output", help="also write the report to this .md file")
+    args = parser.parse_args()
+
+    cases, results, context, loads = load(args.json)
+    if not cases:
+        sys.exit("report.py: no benchmarks in " + " ".join(args.json))
+    versions = ", ".join(f"{k} {context[k]}" for k in ("libtorch", "onednn", "opencv") if k in context)
+    lines = [
+        "# hup::interpolate vs peers (float32)", "",
+        f"{context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs, "
+        f"{context.get('threads_per_library', '?')} threads per library, {context.get('date', '')}; {versions}.",
+        "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
+        "GB/s counts input + output bytes once; \"% of copy\" is a 2-thread memcpy moving as many bytes "
+        "divided by hup's time. Ratios are peer time / hup time (> 1: hup faster). \"spread\" is "
+        "(max - min) / median over the repetitions, for hup and for the worst library of the row. "
+        "libtorch allocates its output on every call; the others write into a preallocated one. "
+        "— : the peer does not compute PyTorch's result for that case.",
+        *(["CPU busy with other processes just before each phase (should be ~0%): "
+           + ", ".join(f"{k} {v}%" for k, v in loads.items()) + "."] if loads else []), "",
+        *build_table(cases, results, context),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.output:
+        Path(args.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Times hup_bench one library at a time and prints the markdown table that bench/report.py makes.
+#
+#   bench/run_bench.sh [BUILD_DIR (default ./build)] [OUT_DIR (default BUILD_DIR/bench-results)]
+#
+# Each library runs in its own process (--benchmark_filter='/<lib>/') so that the thread pools
+# (OpenMP for libtorch, oneDNN and the copy; Halide's for hup; pthreadpool; OpenCV's) never
+# compete for the cores. Writes OUT_DIR/<lib>.json, OUT_DIR/<lib>.log (console output and the
+# checks against libtorch) and OUT_DIR/report.md.
+# Environment: HUP_BENCH_LIBS (default "hup libtorch onednn xnnpack opencv copy"),
+# HUP_BENCH_REPETITIONS (3), HUP_BENCH_MIN_TIME (0.5 s per repetition), HUP_BENCH_SLEEP (3 s
+# before each phase, also used to measure whether other processes are busy), HUP_BENCH_ARGS
+# (more Google Benchmark flags).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-./build}
+out=${2:-$build/bench-results}
+libs=(${HUP_BENCH_LIBS:-hup libtorch onednn xnnpack opencv copy})
+
+# Build (or configure and build) the benchmark; a no-op when it is up to date.
+if [[ ! -f $build/CMakeCache.txt ]]; then
+  cmake -S "$root" -B "$build" -G Ninja -DHUP_BUILD_BENCH=ON >&2
+fi
+cmake --build "$build" --target hup_bench >&2
+bin=$build/bench/hup_bench
+mkdir -p "$out"
+rm -f "$out"/*.json "$out"/*.background
+
+# Sleeps $1 seconds and prints the percentage of CPU time used meanwhile (by other processes:
+# this script and the benchmark are idle).
+background_busy() {
+  local a b i total=0 idle
+  read -ra a < <(grep '^cpu ' /proc/stat)
+  sleep "$1"
+  read -ra b < <(grep '^cpu ' /proc/stat)
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done  # user..steal
+  idle=$((b[4] + b[5] - a[4] - a[5]))                                 # idle + iowait
+  echo $((total > 0 ? 100 * (total - idle) / total : 0))
+}
+
+export OMP_NUM_THREADS=2  # oneDNN (Debian's uses OpenMP), libtorch and the copy
+for lib in "${libs[@]}"; do
+  busy=$(background_busy "${HUP_BENCH_SLEEP:-3}")
+  echo "$busy" >"$out/$lib.background"
+  echo "== $lib (CPU busy with other processes: $busy%)" >&2
+  ((busy < 10)) || echo "warning: other processes are using the CPUs, timings will be noisy" >&2
+  "$bin" --benchmark_filter="/$lib/" \
+    --benchmark_repetitions="${HUP_BENCH_REPETITIONS:-3}" \
+    --benchmark_min_time="${HUP_BENCH_MIN_TIME:-0.5}" \
+    --benchmark_out="$out/$lib.json" --benchmark_out_format=json \
+    ${HUP_BENCH_ARGS:-} >"$out/$lib.log" 2>&1 || { cat "$out/$lib.log" >&2; exit 1; }
+  grep -E '^(WARNING|ERROR)' "$out/$lib.log" >&2 || true
+done
+
+jsons=()
+for lib in "${libs[@]}"; do jsons+=("$out/$lib.json"); done
+python3 "$root/bench/report.py" "${jsons[@]}" -o "$out/report.md"
+echo "(written to $out/report.md)" >&2
