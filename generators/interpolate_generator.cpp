@@ -46,6 +46,10 @@ public:
     Input<float> slope_x{"slope_x"}, lo_offset_x{"lo_offset_x"}, hi_offset_x{"hi_offset_x"};
     Input<float> slope_y{"slope_y"}, lo_offset_y{"lo_offset_y"}, hi_offset_y{"hi_offset_y"};
     Input<float> slope_z{"slope_z"}, lo_offset_z{"lo_offset_z"}, hi_offset_z{"hi_offset_z"};
+    // Output rows (slices in 3-D) per tile; 0 takes the compiled tile_rows. The runtime asks
+    // for 1 when output rows share no input rows (strong downsampling), so that a tile
+    // resamples only the rows its outputs read.
+    Input<int32_t> rows_per_tile{"rows_per_tile"};
     Output<Buffer<float>> out{"out"};
 
     void generate() {
@@ -69,7 +73,8 @@ public:
         knobs.vector_lanes = vector_lanes;
         knobs.tile_rows = tile_rows;
         knobs.tile_cols = tile_cols;
-        schedule_interpolate_cpu(get_target(), layout, knobs, dims, passes, in, out);
+        const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank));
+        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, dims, passes, in, out);
     }
 
 private:

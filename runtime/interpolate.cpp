@@ -140,16 +140,6 @@ Status plan_interpolate(const std::vector<int64_t> &input_sizes, const Interpola
     return Status::Ok();
 }
 
-int variant_taps(Resampling r) {
-    switch (r) {
-        case Resampling::Nearest:
-        case Resampling::NearestExact: return 1;
-        case Resampling::Linear: return 2;
-        case Resampling::Cubic: return 4;
-        default: return 0;
-    }
-}
-
 TensorView contiguous_like(const TensorView &t, std::vector<float> *storage) {
     storage->resize((size_t)detail::element_count(t.sizes));
     TensorView dense;
@@ -198,10 +188,15 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
 
     // Layout: W-dense tensors take the planar variant, C-dense ones the channels_last one;
     // anything else is repacked to contiguous around the planar variant.
-    const int taps = variant_taps(plan.resampling);
+    const int taps = tables.variant_taps;
     const bool planar = detail::unit_stride(input, rank - 1) && detail::unit_stride(output, rank - 1);
     const bool channels_last = !planar && rank >= 4 && detail::unit_stride(input, 1) && detail::unit_stride(output, 1);
     const detail::InterpolateKernel kernel = detail::find_interpolate_kernel(taps, spatial, channels_last);
+    // One output row per tile when consecutive output rows read disjoint input rows (the
+    // outermost axis is downsampled by at least its tap count): a taller tile would resample
+    // the input rows in between that no output reads. Otherwise the compiled default.
+    const AxisSpec &outer = axes[spatial - 1];
+    const int32_t rows_per_tile = tables.axis_taps[spatial - 1] * outer.out_size <= outer.in_size ? 1 : 0;
     if (!kernel) {
         return Status(StatusCode::Unsupported, "no interpolate kernel for this mode, rank and layout");
     }
@@ -239,7 +234,7 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
         return kernel(user_context, &in_view.buffer, &start_buf, &count_buf, &weight_buf,
                       tables.slope[0], tables.lo_offset[0], tables.hi_offset[0],
                       tables.slope[1], tables.lo_offset[1], tables.hi_offset[1],
-                      tables.slope[2], tables.lo_offset[2], tables.hi_offset[2], &out_view.buffer);
+                      tables.slope[2], tables.lo_offset[2], tables.hi_offset[2], rows_per_tile, &out_view.buffer);
     });
     if (status.ok() && out.data != output.data) detail::strided_copy(out, output);
     return status;

@@ -137,37 +137,72 @@ void antialias_taps(const AxisSpec &a, float scale, float support, int max_taps,
 
 }  // namespace
 
+namespace {
+
+// floor(slope*o + offset) as the Halide code may evaluate it: rounded after the multiply, or
+// fused into one FMA. The bracket must hold either way.
+bool bracket_holds(float slope, float offset, int64_t o, int64_t bound, bool is_lower) {
+    const float o_f = static_cast<float>(o);
+    const float separate = std::floor(static_cast<float>(slope * o_f) + offset);
+    const float fused = std::floor(static_cast<float>(static_cast<double>(slope) * o_f + offset));
+    return is_lower ? std::max(separate, fused) <= bound : std::min(separate, fused) >= bound;
+}
+
+}  // namespace
+
 ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes, bool align_corners) {
     ResamplePlan plan;
     const int rank = (int)axes.size();
-    const bool antialias = kind == Resampling::AntialiasLinear || kind == Resampling::AntialiasCubic;
     const bool cubic_identity = kind == Resampling::Cubic &&
                                 std::all_of(axes.begin(), axes.end(), [](const AxisSpec &a) { return a.in_size == a.out_size; });
 
-    // Per-axis coordinate scale and, for the run-time-tap modes, the tap count.
-    std::vector<float> scale(rank), support(rank);
-    int taps = 1;
+    // Every output position's taps, axis by axis.
+    std::vector<std::vector<Taps>> all(rank);
+    int max_count = 1;
     for (int d = 0; d < rank; d++) {
         const AxisSpec &a = axes[d];
-        scale[d] = area_pixel_scale(a, align_corners);
-        switch (kind) {
-            case Resampling::Nearest:
-            case Resampling::NearestExact: taps = 1; break;
-            case Resampling::Linear: taps = 2; break;
-            case Resampling::Cubic: taps = 4; break;
-            case Resampling::Area:
-                // The widest adaptive window: ceil(in/out) + 1 covers every start/end rounding.
-                taps = std::max<int>(taps, (int)std::min<int64_t>((a.in_size + a.out_size - 1) / a.out_size + 1, a.in_size));
-                break;
-            case Resampling::AntialiasLinear:
-            case Resampling::AntialiasCubic: {
-                const int interp_size = kind == Resampling::AntialiasCubic ? 4 : 2;
-                support[d] = static_cast<float>(scale[d] >= 1.0 ? (interp_size * 0.5) * scale[d] : interp_size * 0.5);
-                taps = std::max<int>(taps, (int)std::ceil(support[d]) * 2 + 1);
-                break;
-            }
+        const float scale = area_pixel_scale(a, align_corners);
+        int bound = 4;  // taps an output position may use on this axis
+        float support = 0;
+        if (kind == Resampling::Area) {
+            // The widest adaptive window: ceil(in/out) + 1 covers every start/end rounding.
+            bound = (int)std::min<int64_t>((a.in_size + a.out_size - 1) / a.out_size + 1, a.in_size);
+        } else if (kind == Resampling::AntialiasLinear || kind == Resampling::AntialiasCubic) {
+            const int interp_size = kind == Resampling::AntialiasCubic ? 4 : 2;
+            support = static_cast<float>(scale >= 1.0 ? (interp_size * 0.5) * scale : interp_size * 0.5);
+            bound = (int)std::ceil(support) * 2 + 1;
         }
+        all[d].resize(a.out_size);
+        plan.axis_taps[d] = 1;
+        for (int64_t o = 0; o < a.out_size; o++) {
+            Taps &t = all[d][o];
+            t.weight.assign(std::max(bound, 4), 0.f);
+            switch (kind) {
+                case Resampling::Nearest: nearest_taps(a, o, false, &t); break;
+                case Resampling::NearestExact: nearest_taps(a, o, true, &t); break;
+                case Resampling::Linear: linear_taps(a, scale, o, align_corners, &t); break;
+                case Resampling::Cubic: cubic_taps(scale, o, align_corners, cubic_identity, &t); break;
+                case Resampling::Area: area_taps(a, o, &t); break;
+                case Resampling::AntialiasLinear:
+                case Resampling::AntialiasCubic:
+                    antialias_taps(a, scale, support, bound, o, kind == Resampling::AntialiasCubic, &t);
+                    break;
+            }
+            plan.axis_taps[d] = std::max(plan.axis_taps[d], t.count);
+        }
+        max_count = std::max(max_count, plan.axis_taps[d]);
     }
+
+    // The variant: the fixed tap counts run without a per-tap test, so area and antialias
+    // windows of up to 4 taps use them, padded with zero weights.
+    switch (kind) {
+        case Resampling::Nearest:
+        case Resampling::NearestExact: plan.variant_taps = 1; break;
+        case Resampling::Linear: plan.variant_taps = 2; break;
+        case Resampling::Cubic: plan.variant_taps = 4; break;
+        default: plan.variant_taps = max_count <= 2 ? 2 : max_count <= 4 ? 4 : 0; break;
+    }
+    const int taps = plan.variant_taps ? plan.variant_taps : max_count;
     plan.taps = taps;
     int64_t longest = 1;
     for (const AxisSpec &a : axes) longest = std::max(longest, a.out_size);
@@ -176,43 +211,36 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
     plan.tap_count.assign(rank * longest, 0);
     plan.tap_weight.assign((size_t)rank * taps * longest, 0.f);
 
-    std::vector<float> weights_scratch;
     for (int d = 0; d < rank; d++) {
         const AxisSpec &a = axes[d];
-        double lo_gap = 1e300, hi_gap = -1e300;  // min(first tap - slope*o), max(last tap - slope*o)
-        const double slope = static_cast<float>(static_cast<double>(a.in_size) / a.out_size);
-        Taps t;
-        t.weight.assign(std::max(taps, 4), 0.f);
-        const int axis_taps = antialias ? (int)std::ceil(support[d]) * 2 + 1 : taps;
+        const float slope = static_cast<float>(static_cast<double>(a.in_size) / a.out_size);
+        // The bracket must contain every tap the kernel reads, count or not (a vector select
+        // still loads both sides): taps start .. start + taps - 1, clamped to the input.
+        double lo_gap = 1e300, hi_gap = -1e300;
         for (int64_t o = 0; o < a.out_size; o++) {
-            switch (kind) {
-                case Resampling::Nearest: nearest_taps(a, o, false, &t); break;
-                case Resampling::NearestExact: nearest_taps(a, o, true, &t); break;
-                case Resampling::Linear: linear_taps(a, scale[d], o, align_corners, &t); break;
-                case Resampling::Cubic: cubic_taps(scale[d], o, align_corners, cubic_identity, &t); break;
-                case Resampling::Area: area_taps(a, o, &t); break;
-                case Resampling::AntialiasLinear:
-                case Resampling::AntialiasCubic:
-                    antialias_taps(a, scale[d], support[d], axis_taps, o, kind == Resampling::AntialiasCubic, &t);
-                    break;
-            }
-            const int used = std::max(t.count, 1);
-            const int64_t first = std::clamp<int64_t>(t.start, 0, a.in_size - 1);
-            const int64_t last = std::clamp<int64_t>((int64_t)t.start + used - 1, 0, a.in_size - 1);
-            lo_gap = std::min(lo_gap, first - slope * o);
-            hi_gap = std::max(hi_gap, last - slope * o);
+            const Taps &t = all[d][o];
+            lo_gap = std::min(lo_gap, std::clamp<int64_t>(t.start, 0, a.in_size - 1) - (double)slope * o);
+            hi_gap = std::max(hi_gap, std::clamp<int64_t>((int64_t)t.start + taps - 1, 0, a.in_size - 1) - (double)slope * o);
             plan.tap_start[d * longest + o] = t.start;
             plan.tap_count[d * longest + o] = t.count;
             for (int k = 0; k < t.count && k < taps; k++) {
                 plan.tap_weight[((size_t)d * taps + k) * longest + o] = t.weight[k];
             }
         }
-        // Slack of 2 (plus relative float error) absorbs the rounding of slope*o + offset in
-        // float on the Halide side; the bracket only needs to contain the taps, not be tight.
-        const double slack = 2.0 + 1e-6 * slope * a.out_size;
-        plan.slope[d] = (float)slope;
-        plan.lo_offset[d] = (float)(lo_gap - slack);
-        plan.hi_offset[d] = (float)(hi_gap + slack);
+        // A little slack for float rounding, then widen until it provably holds: a loose
+        // bracket only costs extra rows per tile, a tight one keeps tiles lean.
+        const double slack = 1e-3 + 1e-6 * (a.in_size + taps);
+        float lo_offset = (float)(lo_gap - slack), hi_offset = (float)(hi_gap + slack);
+        for (int64_t o = 0; o < a.out_size; o++) {
+            const Taps &t = all[d][o];
+            const int64_t first = std::clamp<int64_t>(t.start, 0, a.in_size - 1);
+            const int64_t last = std::clamp<int64_t>((int64_t)t.start + taps - 1, 0, a.in_size - 1);
+            while (!bracket_holds(slope, lo_offset, o, first, true)) lo_offset -= 0.5f;
+            while (!bracket_holds(slope, hi_offset, o, last, false)) hi_offset += 0.5f;
+        }
+        plan.slope[d] = slope;
+        plan.lo_offset[d] = lo_offset;
+        plan.hi_offset[d] = hi_offset;
     }
     return plan;
 }

@@ -29,7 +29,9 @@ struct AxisSpec {
 
 // Tables for all spatial axes, in Halide order (axis 0 is PyTorch's last dim).
 struct ResamplePlan {
-    int taps = 1;          // taps per output position (the max, for Area and the antialias modes)
+    int variant_taps = 1;  // the kernel variant: 1, 2 or 4 taps, or 0 for a run-time count
+    int taps = 1;          // extent of the weight table's tap dim (the max count when run-time)
+    int axis_taps[3] = {1, 1, 1};  // the most taps any output position uses, per axis
     int64_t positions = 0; // padded length of each axis's table
     std::vector<int32_t> tap_start;  // [axis][position]
     std::vector<int32_t> tap_count;  // [axis][position]

@@ -12,7 +12,7 @@ struct InterpolateCpuKnobs {
 
     int rows(int spatial_rank) const {
         if (tile_rows > 0) return tile_rows;
-        return spatial_rank == 3 ? 2 : 16;
+        return spatial_rank == 3 ? 8 : 32;
     }
 };
 

@@ -6,7 +6,9 @@
 //     rows (C x cols x rows) stay in L2.
 //  2. Run strips in parallel, fused with channel and batch (planar) or batch (channels_last).
 //  3. Compute each pass but the last once per tile, vectorised along the dense dim (x for
-//     planar, c for channels_last). The last pass is inlined into the output's vector loop.
+//     planar, c for channels_last). The last pass is inlined into the output's vector loop,
+//     and so is every pass of channels_last nearest, which only moves dense C-vectors.
+// The strip height is a run-time value (see the generator's rows_per_tile).
 // Every split guards its tail, so extents of 1, or smaller than any factor, are fine.
 #pragma once
 
@@ -35,8 +37,8 @@ inline void vectorize_pass(Halide::Func pass, const Halide::Var &dense, int lane
     }
 }
 
-inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout,
-                                     const InterpolateCpuKnobs &knobs,
+inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout, int taps,
+                                     const InterpolateCpuKnobs &knobs, const Halide::Expr &tile_rows,
                                      const std::vector<Halide::Var> &dims,
                                      const std::vector<Halide::Func> &passes,
                                      Halide::GeneratorInput<Halide::Buffer<float>> &in,
@@ -62,7 +64,7 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
         output.fuse(c, n, task).parallel(task);
     } else {
         const Var outer = dims[rank - 1];
-        output.split(outer, strip, row, knobs.rows(rank), TailStrategy::GuardWithIf);
+        output.split(outer, strip, row, tile_rows, TailStrategy::GuardWithIf);
         std::vector<VarOrRVar> inner;  // loops inside one tile, innermost first
         if (channels_last) inner.push_back(c);
         inner.push_back(x);
@@ -88,7 +90,9 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     }
     output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
 
-    for (size_t i = 0; i + 1 < passes.size(); i++) {
+    // channels_last nearest moves whole C-vectors: one copy, straight from input to output.
+    const bool inline_passes = channels_last && taps == 1;
+    for (size_t i = 0; i + 1 < passes.size() && !inline_passes; i++) {
         Func pass = passes[i];
         pass.compute_at(tile_level);
         if (channels_last) {  // c innermost in the loops and in memory: dense vector loads/stores
