@@ -50,6 +50,12 @@ public:
     // for 1 when output rows share no input rows (strong downsampling), so that a tile
     // resamples only the rows its outputs read.
     Input<int32_t> rows_per_tile{"rows_per_tile"};
+    // When x's first taps follow floor((x_step_num * o + x_offset) / x_step_den), as they do
+    // for exact 2x up- and downsampling, the runtime says so (x_step_den > 0) and the x pass
+    // of a fixed-tap variant reads the input through that formula instead of the table: the
+    // schedule specialises on the step, and Halide turns the strided or halved index into
+    // dense loads and shuffles.
+    Input<int32_t> x_step_num{"x_step_num"}, x_step_den{"x_step_den"}, x_offset{"x_offset"};
     Output<Buffer<float>> out{"out"};
 
     void generate() {
@@ -74,7 +80,10 @@ public:
         knobs.tile_rows = tile_rows;
         knobs.tile_cols = tile_cols;
         const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank));
-        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, dims, passes, in, out);
+        // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
+        const std::vector<Expr> x_steps = {x_step_den == 0, x_step_num == 1 && x_step_den == 2,
+                                           x_step_num == 2 && x_step_den == 1};
+        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, x_steps, dims, passes, in, out);
     }
 
 private:
@@ -87,7 +96,10 @@ private:
         const Expr last = in.dim(d).extent() - 1;
         const Expr lo = clamp(i32(floor(slope[d] * o + lo_offset[d])), 0, last);
         const Expr hi = clamp(i32(floor(slope[d] * o + hi_offset[d])), 0, last);
-        const Expr first = tap_start(o, d);
+        Expr first = tap_start(o, d);
+        if (d == 0 && taps > 0) {
+            first = select(x_step_den > 0, (x_step_num * o + x_offset) / max(x_step_den, 1), first);
+        }
 
         auto tap_value = [&](const Expr &k) {
             std::vector<Expr> at(dims.begin(), dims.end());

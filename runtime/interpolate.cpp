@@ -184,7 +184,9 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
         const int d = rank - 1 - i;
         axes[i] = AxisSpec{input.sizes[d], output.sizes[d], plan.kernel_scales[d - 2]};
     }
-    const detail::ResamplePlan tables = detail::make_resample_plan(plan.resampling, axes, plan.align_corners);
+    const std::shared_ptr<const detail::ResamplePlan> cached =
+        detail::cached_resample_plan(plan.resampling, axes, plan.align_corners);
+    const detail::ResamplePlan &tables = *cached;
 
     // Layout: W-dense tensors take the planar variant, C-dense ones the channels_last one;
     // anything else is repacked to contiguous around the planar variant.
@@ -192,11 +194,11 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     const bool planar = detail::unit_stride(input, rank - 1) && detail::unit_stride(output, rank - 1);
     const bool channels_last = !planar && rank >= 4 && detail::unit_stride(input, 1) && detail::unit_stride(output, 1);
     const detail::InterpolateKernel kernel = detail::find_interpolate_kernel(taps, spatial, channels_last);
-    // One output row per tile when consecutive output rows read disjoint input rows (the
-    // outermost axis is downsampled by at least its tap count): a taller tile would resample
-    // the input rows in between that no output reads. Otherwise the compiled default.
+    // One output row per tile when the outputs skip input rows (the outermost axis shrinks by
+    // more than its tap count): a taller tile would resample the rows in between that no
+    // output reads. Otherwise the compiled default, which reuses rows across a tile.
     const AxisSpec &outer = axes[spatial - 1];
-    const int32_t rows_per_tile = tables.axis_taps[spatial - 1] * outer.out_size <= outer.in_size ? 1 : 0;
+    const int32_t rows_per_tile = tables.axis_taps[spatial - 1] * outer.out_size < outer.in_size ? 1 : 0;
     if (!kernel) {
         return Status(StatusCode::Unsupported, "no interpolate kernel for this mode, rank and layout");
     }
@@ -234,7 +236,8 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
         return kernel(user_context, &in_view.buffer, &start_buf, &count_buf, &weight_buf,
                       tables.slope[0], tables.lo_offset[0], tables.hi_offset[0],
                       tables.slope[1], tables.lo_offset[1], tables.hi_offset[1],
-                      tables.slope[2], tables.lo_offset[2], tables.hi_offset[2], rows_per_tile, &out_view.buffer);
+                      tables.slope[2], tables.lo_offset[2], tables.hi_offset[2], rows_per_tile,
+                      tables.x_step_num, tables.x_step_den, tables.x_offset, &out_view.buffer);
     });
     if (status.ok() && out.data != output.data) detail::strided_copy(out, output);
     return status;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <vector>
 
 namespace hup {
@@ -37,10 +38,22 @@ T source_coordinate(float scale, int64_t o, bool align_corners, bool cubic) {
     return (!cubic && src < 0) ? T(0) : src;
 }
 
+// One output position's taps; `weight` points into its axis's storage.
 struct Taps {
     int32_t start = 0;
     int32_t count = 0;
-    std::vector<float> weight;  // sized to the plan's tap count
+    float *weight = nullptr;
+};
+
+// All output positions of one axis, flat: `width` weight slots per position.
+struct AxisTaps {
+    int width = 4;
+    std::vector<int32_t> start, count;
+    std::vector<float> weight;
+
+    AxisTaps(int64_t positions, int width_) : width(width_), start(positions), count(positions), weight(positions * width_) {}
+    int64_t size() const { return (int64_t)start.size(); }
+    const float *weights(int64_t o) const { return &weight[o * width]; }
 };
 
 // One output position's taps.
@@ -148,6 +161,48 @@ bool bracket_holds(float slope, float offset, int64_t o, int64_t bound, bool is_
     return is_lower ? std::max(separate, fused) <= bound : std::min(separate, fused) >= bound;
 }
 
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// Re-anchors one axis's taps on first = floor((num*o + offset)/den), keeping every output's
+// weighted sum: each original tap's weight moves to the new tap that reads the same (clamped)
+// input element. Fails, leaving the taps alone, when some tap has no such place.
+bool anchor_on_step(AxisTaps *axis, int taps, int64_t in_size, int num, int den, int64_t offset) {
+    AxisTaps anchored(axis->size(), axis->width);
+    for (int64_t o = 0; o < axis->size(); o++) {
+        const int64_t start = floor_div(num * o + offset, den);
+        anchored.start[o] = (int32_t)start;
+        anchored.count[o] = taps;
+        float *w = &anchored.weight[o * anchored.width];
+        for (int k = 0; k < axis->count[o]; k++) {
+            if (axis->weights(o)[k] == 0.f) continue;  // ATen's zero-weight border taps add nothing
+            const int64_t element = std::clamp<int64_t>((int64_t)axis->start[o] + k, 0, in_size - 1);
+            int j = 0;
+            while (j < taps && std::clamp<int64_t>(start + j, 0, in_size - 1) != element) j++;
+            if (j == taps) return false;
+            w[j] += axis->weights(o)[k];
+        }
+    }
+    *axis = std::move(anchored);
+    return true;
+}
+
+// Exact 2x upsampling and downsampling put the first tap at floor((o + c)/2) or 2*o + c.
+void find_x_step(AxisTaps *axis, int taps, int64_t in_size, ResamplePlan *plan) {
+    if (axis->size() < 4) return;
+    const int64_t mid = axis->size() / 2;
+    const int64_t s = axis->start[mid];
+    const struct { int num, den; int64_t offset; } candidates[] = {
+        {1, 2, 2 * s - mid}, {1, 2, 2 * s - mid + 1}, {2, 1, s - 2 * mid}};
+    for (const auto &c : candidates) {
+        if (anchor_on_step(axis, taps, in_size, c.num, c.den, c.offset)) {
+            plan->x_step_num = c.num;
+            plan->x_step_den = c.den;
+            plan->x_offset = (int32_t)c.offset;
+            return;
+        }
+    }
+}
+
 }  // namespace
 
 ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes, bool align_corners) {
@@ -157,7 +212,7 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
                                 std::all_of(axes.begin(), axes.end(), [](const AxisSpec &a) { return a.in_size == a.out_size; });
 
     // Every output position's taps, axis by axis.
-    std::vector<std::vector<Taps>> all(rank);
+    std::vector<AxisTaps> all;
     int max_count = 1;
     for (int d = 0; d < rank; d++) {
         const AxisSpec &a = axes[d];
@@ -172,11 +227,11 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
             support = static_cast<float>(scale >= 1.0 ? (interp_size * 0.5) * scale : interp_size * 0.5);
             bound = (int)std::ceil(support) * 2 + 1;
         }
-        all[d].resize(a.out_size);
+        all.emplace_back(a.out_size, std::max(bound, 4));
         plan.axis_taps[d] = 1;
         for (int64_t o = 0; o < a.out_size; o++) {
-            Taps &t = all[d][o];
-            t.weight.assign(std::max(bound, 4), 0.f);
+            Taps t;
+            t.weight = &all[d].weight[o * all[d].width];
             switch (kind) {
                 case Resampling::Nearest: nearest_taps(a, o, false, &t); break;
                 case Resampling::NearestExact: nearest_taps(a, o, true, &t); break;
@@ -188,6 +243,8 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
                     antialias_taps(a, scale, support, bound, o, kind == Resampling::AntialiasCubic, &t);
                     break;
             }
+            all[d].start[o] = t.start;
+            all[d].count[o] = t.count;
             plan.axis_taps[d] = std::max(plan.axis_taps[d], t.count);
         }
         max_count = std::max(max_count, plan.axis_taps[d]);
@@ -204,6 +261,7 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
     }
     const int taps = plan.variant_taps ? plan.variant_taps : max_count;
     plan.taps = taps;
+    if (plan.variant_taps > 0) find_x_step(&all[0], taps, axes[0].in_size, &plan);
     int64_t longest = 1;
     for (const AxisSpec &a : axes) longest = std::max(longest, a.out_size);
     plan.positions = longest;
@@ -217,30 +275,71 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
         // The bracket must contain every tap the kernel reads, count or not (a vector select
         // still loads both sides): taps start .. start + taps - 1, clamped to the input.
         double lo_gap = 1e300, hi_gap = -1e300;
+        const AxisTaps &axis = all[d];
         for (int64_t o = 0; o < a.out_size; o++) {
-            const Taps &t = all[d][o];
-            lo_gap = std::min(lo_gap, std::clamp<int64_t>(t.start, 0, a.in_size - 1) - (double)slope * o);
-            hi_gap = std::max(hi_gap, std::clamp<int64_t>((int64_t)t.start + taps - 1, 0, a.in_size - 1) - (double)slope * o);
-            plan.tap_start[d * longest + o] = t.start;
-            plan.tap_count[d * longest + o] = t.count;
-            for (int k = 0; k < t.count && k < taps; k++) {
-                plan.tap_weight[((size_t)d * taps + k) * longest + o] = t.weight[k];
+            lo_gap = std::min(lo_gap, std::clamp<int64_t>(axis.start[o], 0, a.in_size - 1) - (double)slope * o);
+            hi_gap = std::max(hi_gap, std::clamp<int64_t>((int64_t)axis.start[o] + taps - 1, 0, a.in_size - 1) - (double)slope * o);
+            plan.tap_start[d * longest + o] = axis.start[o];
+            plan.tap_count[d * longest + o] = axis.count[o];
+            for (int k = 0; k < axis.count[o] && k < taps; k++) {
+                plan.tap_weight[((size_t)d * taps + k) * longest + o] = axis.weights(o)[k];
             }
         }
-        // A little slack for float rounding, then widen until it provably holds: a loose
-        // bracket only costs extra rows per tile, a tight one keeps tiles lean.
-        const double slack = 1e-3 + 1e-6 * (a.in_size + taps);
-        float lo_offset = (float)(lo_gap - slack), hi_offset = (float)(hi_gap + slack);
+        // floor() leaves room: any lo offset below lo_gap + 1 and any hi offset from hi_gap up
+        // contain the taps in exact arithmetic. Start half-way into that room, then step out
+        // until it provably holds in float too: a loose bracket costs rows per tile.
+        float lo_offset = (float)(lo_gap + 0.5), hi_offset = (float)(hi_gap + 1e-3);
         for (int64_t o = 0; o < a.out_size; o++) {
-            const Taps &t = all[d][o];
-            const int64_t first = std::clamp<int64_t>(t.start, 0, a.in_size - 1);
-            const int64_t last = std::clamp<int64_t>((int64_t)t.start + taps - 1, 0, a.in_size - 1);
-            while (!bracket_holds(slope, lo_offset, o, first, true)) lo_offset -= 0.5f;
-            while (!bracket_holds(slope, hi_offset, o, last, false)) hi_offset += 0.5f;
+            const int64_t first = std::clamp<int64_t>(axis.start[o], 0, a.in_size - 1);
+            const int64_t last = std::clamp<int64_t>((int64_t)axis.start[o] + taps - 1, 0, a.in_size - 1);
+            while (!bracket_holds(slope, lo_offset, o, first, true)) lo_offset -= 0.125f;
+            while (!bracket_holds(slope, hi_offset, o, last, false)) hi_offset += 0.125f;
         }
         plan.slope[d] = slope;
         plan.lo_offset[d] = lo_offset;
         plan.hi_offset[d] = hi_offset;
+    }
+    return plan;
+}
+
+std::shared_ptr<const ResamplePlan> cached_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes,
+                                                         bool align_corners) {
+    // Callers usually repeat the same few shapes; building the tables is O(output extent)
+    // with allocations, so recent plans are kept. Small and shared by all threads.
+    struct Entry {
+        Resampling kind;
+        bool align_corners;
+        std::vector<AxisSpec> axes;
+        std::shared_ptr<const ResamplePlan> plan;
+    };
+    static std::mutex mutex;
+    static std::vector<Entry> entries;
+    static size_t next_slot = 0;
+    constexpr size_t kCapacity = 16;
+    auto same_axes = [&](const std::vector<AxisSpec> &other) {
+        if (other.size() != axes.size()) return false;
+        for (size_t i = 0; i < axes.size(); i++) {
+            if (other[i].in_size != axes[i].in_size || other[i].out_size != axes[i].out_size ||
+                other[i].scale != axes[i].scale) {
+                return false;
+            }
+        }
+        return true;
+    };
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (const Entry &e : entries) {
+            if (e.kind == kind && e.align_corners == align_corners && same_axes(e.axes)) return e.plan;
+        }
+    }
+    auto plan = std::make_shared<const ResamplePlan>(make_resample_plan(kind, axes, align_corners));
+    std::lock_guard<std::mutex> lock(mutex);
+    Entry entry{kind, align_corners, axes, plan};
+    if (entries.size() < kCapacity) {
+        entries.push_back(std::move(entry));
+    } else {
+        entries[next_slot] = std::move(entry);
+        next_slot = (next_slot + 1) % kCapacity;
     }
     return plan;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct ResamplePlan {
     int variant_taps = 1;  // the kernel variant: 1, 2 or 4 taps, or 0 for a run-time count
     int taps = 1;          // extent of the weight table's tap dim (the max count when run-time)
     int axis_taps[3] = {1, 1, 1};  // the most taps any output position uses, per axis
+    // Axis 0's first tap as floor((x_step_num * o + x_offset) / x_step_den), when it is one
+    // (x_step_den == 0 otherwise); tap_start and tap_weight are anchored on it then.
+    int x_step_num = 0, x_step_den = 0, x_offset = 0;
     int64_t positions = 0; // padded length of each axis's table
     std::vector<int32_t> tap_start;  // [axis][position]
     std::vector<int32_t> tap_count;  // [axis][position]
@@ -42,6 +46,10 @@ struct ResamplePlan {
 
 // `axes` in Halide order.
 ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes, bool align_corners);
+
+// The same, from a small cache of recent plans (thread-safe).
+std::shared_ptr<const ResamplePlan> cached_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes,
+                                                         bool align_corners);
 
 }  // namespace detail
 }  // namespace hup

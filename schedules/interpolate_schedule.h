@@ -39,6 +39,7 @@ inline void vectorize_pass(Halide::Func pass, const Halide::Var &dense, int lane
 
 inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout, int taps,
                                      const InterpolateCpuKnobs &knobs, const Halide::Expr &tile_rows,
+                                     const std::vector<Halide::Expr> &x_step_cases,
                                      const std::vector<Halide::Var> &dims,
                                      const std::vector<Halide::Func> &passes,
                                      Halide::GeneratorInput<Halide::Buffer<float>> &in,
@@ -102,6 +103,15 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
             pass.reorder(c, x).reorder_storage(storage);
         }
         vectorize_pass(pass, dense, lanes);
+    }
+    // Fixed-tap variants: one copy of the x pass per first-tap case (x_step_cases: the table,
+    // then each affine step), so that the index folds to constants and, for planar, its loads
+    // become dense. The runtime never asks for another step.
+    if (taps > 0) {
+        const bool x_pass_inlined = passes.size() == 1 || inline_passes;
+        Func x_pass = x_pass_inlined ? output : passes[0];
+        for (const Expr &condition : x_step_cases) x_pass.specialize(condition);
+        x_pass.specialize_fail("interpolate: unsupported x step");
     }
     Func last = passes.back();
     if (last.has_update_definition()) {

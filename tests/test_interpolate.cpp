@@ -287,7 +287,12 @@ TEST(InterpolateLarge, FullTilesAndTails) {
         {InterpolateMode::Bicubic, {1, 9, 45, 77}, {1.7}, false},    {InterpolateMode::Bicubic, {1, 2, 90, 120}, {0.45}, true},
         {InterpolateMode::Nearest, {2, 17, 33, 65}, {2.0}, false},   {InterpolateMode::NearestExact, {1, 4, 50, 50}, {0.7}, false},
         {InterpolateMode::Area, {1, 6, 99, 101}, {0.31}, false},      {InterpolateMode::Trilinear, {1, 3, 9, 17, 33}, {1.9}, false},
-        {InterpolateMode::Linear, {3, 8, 1000}, {2.5}, false},       {InterpolateMode::Area, {2, 3, 1000}, {0.1}, false}};
+        {InterpolateMode::Linear, {3, 8, 1000}, {2.5}, false},       {InterpolateMode::Area, {2, 3, 1000}, {0.1}, false},
+        // Exact 2x up- and downsampling: the x pass's affine fast path (odd and even widths).
+        {InterpolateMode::Bilinear, {2, 3, 40, 64}, {0.5}, false},   {InterpolateMode::Area, {1, 4, 30, 51}, {0.5}, false},
+        {InterpolateMode::Nearest, {1, 2, 16, 40}, {0.5}, false},    {InterpolateMode::Bicubic, {1, 2, 20, 31}, {2.0}, false},
+        {InterpolateMode::NearestExact, {1, 2, 9, 33}, {2.0}, false}, {InterpolateMode::Linear, {2, 5, 77}, {0.5}, false},
+        {InterpolateMode::Trilinear, {1, 2, 6, 8, 20}, {2.0}, false}, {InterpolateMode::Bilinear, {1, 2, 10, 30}, {2.0}, false}};
     for (const Big &b : cases) {
         for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
             InterpolateOptions o;
