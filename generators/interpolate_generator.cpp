@@ -56,6 +56,10 @@ public:
     // schedule specialises on the step, and Halide turns the strided or halved index into
     // dense loads and shuffles.
     Input<int32_t> x_step_num{"x_step_num"}, x_step_den{"x_step_den"}, x_offset{"x_offset"};
+    // Run-time tap count only: non-zero when every x window lies inside the input (the runtime
+    // slides border windows inwards, with zero weights) and the weight table is tap-major, so
+    // the x pass can run along the taps with dense loads instead of gathering across outputs.
+    Input<int32_t> x_taps_in_range{"x_taps_in_range"};
     Output<Buffer<float>> out{"out"};
 
     void generate() {
@@ -67,6 +71,7 @@ public:
         dims.emplace_back("c");
         dims.emplace_back("n");
 
+        if (taps == 0) tap_weight.dim(0).set_stride(Expr());  // position- or tap-major, see x_taps_in_range
         Func source = in;
         std::vector<Func> passes;
         for (int d = 0; d < rank; d++) {
@@ -83,7 +88,11 @@ public:
         // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
         const std::vector<Expr> x_steps = {x_step_den == 0, x_step_num == 1 && x_step_den == 2,
                                            x_step_num == 2 && x_step_den == 1};
-        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, x_steps, dims, passes, in, out);
+        InterpolateCases cases;
+        cases.x_steps = x_steps;
+        cases.x_taps_dense = x_taps_in_range != 0 && tap_weight.dim(1).stride() == 1;
+        cases.weights_by_position = x_taps_in_range == 0 && tap_weight.dim(0).stride() == 1;
+        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, cases, dims, passes, in, out);
     }
 
 private:
@@ -101,9 +110,11 @@ private:
             first = select(x_step_den > 0, (x_step_num * o + x_offset) / max(x_step_den, 1), first);
         }
 
+        // x windows that the runtime placed inside the input need no clamp (run-time taps).
+        const Expr in_range = d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
         auto tap_value = [&](const Expr &k) {
             std::vector<Expr> at(dims.begin(), dims.end());
-            at[d] = unsafe_promise_clamped(clamp(first + k, 0, last), lo, hi);
+            at[d] = unsafe_promise_clamped(select(in_range, first + k, clamp(first + k, 0, last)), lo, hi);
             return src(at);
         };
 
@@ -119,8 +130,9 @@ private:
             dst(dims) = sum;
         } else {
             RDom k(0, tap_weight.dim(1).extent(), "k");
+            // In-range windows carry zero weights past their count, so need no test.
             dst(dims) = 0.0f;
-            dst(dims) += select(k < tap_count(o, d), tap_weight(o, k, d) * tap_value(k), 0.0f);
+            dst(dims) += select(in_range || k < tap_count(o, d), tap_weight(o, k, d) * tap_value(k), 0.0f);
         }
         return dst;
     }

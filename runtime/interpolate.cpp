@@ -218,8 +218,9 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     // Tables: (position, axis) and (position, tap, axis), position fastest.
     const int32_t positions = (int32_t)tables.positions;
     halide_dimension_t start_dims[2] = {{0, positions, 1, 0}, {0, spatial, positions, 0}};
-    halide_dimension_t weight_dims[3] = {
-        {0, positions, 1, 0}, {0, tables.taps, positions, 0}, {0, spatial, positions * tables.taps, 0}};
+    halide_dimension_t weight_dims[3] = {{0, positions, tables.weight_position_stride, 0},
+                                         {0, tables.taps, tables.weight_tap_stride, 0},
+                                         {0, spatial, positions * tables.taps, 0}};
     halide_buffer_t start_buf{}, count_buf{}, weight_buf{};
     start_buf.host = (uint8_t *)tables.tap_start.data();
     start_buf.type = halide_type_t(halide_type_int, 32);
@@ -237,7 +238,8 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
                       tables.slope[0], tables.lo_offset[0], tables.hi_offset[0],
                       tables.slope[1], tables.lo_offset[1], tables.hi_offset[1],
                       tables.slope[2], tables.lo_offset[2], tables.hi_offset[2], rows_per_tile,
-                      tables.x_step_num, tables.x_step_den, tables.x_offset, &out_view.buffer);
+                      tables.x_step_num, tables.x_step_den, tables.x_offset, tables.x_taps_in_range,
+                      &out_view.buffer);
     });
     if (status.ok() && out.data != output.data) detail::strided_copy(out, output);
     return status;

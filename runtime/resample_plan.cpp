@@ -163,13 +163,14 @@ bool bracket_holds(float slope, float offset, int64_t o, int64_t bound, bool is_
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
-// Re-anchors one axis's taps on first = floor((num*o + offset)/den), keeping every output's
-// weighted sum: each original tap's weight moves to the new tap that reads the same (clamped)
-// input element. Fails, leaving the taps alone, when some tap has no such place.
-bool anchor_on_step(AxisTaps *axis, int taps, int64_t in_size, int num, int den, int64_t offset) {
-    AxisTaps anchored(axis->size(), axis->width);
+// Re-anchors one axis's taps on new first taps, keeping every output's weighted sum: each
+// original tap's weight moves to the new tap that reads the same (clamped) input element.
+// Fails, leaving the taps alone, when some tap has no such place.
+template <typename FirstTap>
+bool anchor_taps(AxisTaps *axis, int taps, int64_t in_size, FirstTap first_tap) {
+    AxisTaps anchored(axis->size(), std::max(axis->width, taps));
     for (int64_t o = 0; o < axis->size(); o++) {
-        const int64_t start = floor_div(num * o + offset, den);
+        const int64_t start = first_tap(o);
         anchored.start[o] = (int32_t)start;
         anchored.count[o] = taps;
         float *w = &anchored.weight[o * anchored.width];
@@ -194,7 +195,7 @@ void find_x_step(AxisTaps *axis, int taps, int64_t in_size, ResamplePlan *plan) 
     const struct { int num, den; int64_t offset; } candidates[] = {
         {1, 2, 2 * s - mid}, {1, 2, 2 * s - mid + 1}, {2, 1, s - 2 * mid}};
     for (const auto &c : candidates) {
-        if (anchor_on_step(axis, taps, in_size, c.num, c.den, c.offset)) {
+        if (anchor_taps(axis, taps, in_size, [&](int64_t o) { return floor_div(c.num * o + c.offset, c.den); })) {
             plan->x_step_num = c.num;
             plan->x_step_den = c.den;
             plan->x_offset = (int32_t)c.offset;
@@ -262,12 +263,22 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
     const int taps = plan.variant_taps ? plan.variant_taps : max_count;
     plan.taps = taps;
     if (plan.variant_taps > 0) find_x_step(&all[0], taps, axes[0].in_size, &plan);
+    // Run-time taps: slide x's border windows inside the input, so the kernel can load each
+    // window densely, and store the weights tap-major for it.
+    if (plan.variant_taps == 0 && taps <= axes[0].in_size) {
+        const int64_t last_start = axes[0].in_size - taps;
+        plan.x_taps_in_range = anchor_taps(&all[0], taps, axes[0].in_size, [&](int64_t o) {
+            return std::clamp<int64_t>(all[0].start[o], 0, last_start);
+        });
+    }
     int64_t longest = 1;
     for (const AxisSpec &a : axes) longest = std::max(longest, a.out_size);
     plan.positions = longest;
     plan.tap_start.assign(rank * longest, 0);
     plan.tap_count.assign(rank * longest, 0);
     plan.tap_weight.assign((size_t)rank * taps * longest, 0.f);
+    plan.weight_position_stride = plan.x_taps_in_range ? taps : 1;
+    plan.weight_tap_stride = plan.x_taps_in_range ? 1 : (int)longest;
 
     for (int d = 0; d < rank; d++) {
         const AxisSpec &a = axes[d];
@@ -282,7 +293,8 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
             plan.tap_start[d * longest + o] = axis.start[o];
             plan.tap_count[d * longest + o] = axis.count[o];
             for (int k = 0; k < axis.count[o] && k < taps; k++) {
-                plan.tap_weight[((size_t)d * taps + k) * longest + o] = axis.weights(o)[k];
+                plan.tap_weight[(size_t)d * taps * longest + o * plan.weight_position_stride + k * plan.weight_tap_stride] =
+                    axis.weights(o)[k];
             }
         }
         // floor() leaves room: any lo offset below lo_gap + 1 and any hi offset from hi_gap up

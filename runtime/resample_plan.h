@@ -36,10 +36,15 @@ struct ResamplePlan {
     // Axis 0's first tap as floor((x_step_num * o + x_offset) / x_step_den), when it is one
     // (x_step_den == 0 otherwise); tap_start and tap_weight are anchored on it then.
     int x_step_num = 0, x_step_den = 0, x_offset = 0;
+    // Run-time tap count: whether axis 0's windows all lie inside the input (then tap_weight is
+    // tap-major). tap_weight[axis][position][tap] sits at axis*taps*positions +
+    // position*weight_position_stride + tap*weight_tap_stride.
+    int x_taps_in_range = 0;
+    int weight_position_stride = 1, weight_tap_stride = 1;
     int64_t positions = 0; // padded length of each axis's table
     std::vector<int32_t> tap_start;  // [axis][position]
     std::vector<int32_t> tap_count;  // [axis][position]
-    std::vector<float> tap_weight;   // [axis][tap][position]
+    std::vector<float> tap_weight;   // per axis; layout as the strides below say
     // Bracket per axis (see the generator): floor(slope*o + offset) bounds the taps of o.
     float slope[3] = {0, 0, 0}, lo_offset[3] = {0, 0, 0}, hi_offset[3] = {0, 0, 0};
 };

@@ -27,6 +27,13 @@ inline std::map<std::string, Layout> layout_names() {
     return {{"planar", Layout::Planar}, {"channels_last", Layout::ChannelsLast}};
 }
 
+// The run-time cases the schedule specialises on (see the generator's inputs).
+struct InterpolateCases {
+    std::vector<Halide::Expr> x_steps;  // fixed taps: the table, then each affine x step
+    Halide::Expr x_taps_dense;          // run-time taps: x windows in range, weights tap-major
+    Halide::Expr weights_by_position;   // run-time taps: weights position-major
+};
+
 // Vectorises a pass along `dense`; an update (the run-time tap loop) keeps its tap loop outside.
 inline void vectorize_pass(Halide::Func pass, const Halide::Var &dense, int lanes) {
     using namespace Halide;
@@ -39,7 +46,7 @@ inline void vectorize_pass(Halide::Func pass, const Halide::Var &dense, int lane
 
 inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout, int taps,
                                      const InterpolateCpuKnobs &knobs, const Halide::Expr &tile_rows,
-                                     const std::vector<Halide::Expr> &x_step_cases,
+                                     const InterpolateCases &cases,
                                      const std::vector<Halide::Var> &dims,
                                      const std::vector<Halide::Func> &passes,
                                      Halide::GeneratorInput<Halide::Buffer<float>> &in,
@@ -95,6 +102,22 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     const bool inline_passes = channels_last && taps == 1;
     for (size_t i = 0; i + 1 < passes.size() && !inline_passes; i++) {
         Func pass = passes[i];
+        if (i == 0 && taps == 0 && !channels_last) {
+            // Run-time taps along x: with windows in range, sum each output's taps as vectors
+            // (dense loads along the row, a horizontal add); otherwise gather across outputs.
+            pass.compute_at(tile_level).vectorize(x, lanes, TailStrategy::GuardWithIf);
+            Stage update = pass.update();
+            RVar k = pass.rvars(0)[0], k_outer("k_outer"), k_inner("k_inner");
+            update.specialize(cases.x_taps_dense)
+                .atomic()
+                .split(k, k_outer, k_inner, lanes, TailStrategy::GuardWithIf)
+                .vectorize(k_inner);
+            update.specialize(cases.weights_by_position)
+                .reorder(x, k)
+                .vectorize(x, lanes, TailStrategy::GuardWithIf);
+            update.specialize_fail("interpolate: unsupported tap table layout");
+            continue;
+        }
         pass.compute_at(tile_level);
         if (channels_last) {  // c innermost in the loops and in memory: dense vector loads/stores
             std::vector<Var> storage = {c};
@@ -104,13 +127,13 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
         }
         vectorize_pass(pass, dense, lanes);
     }
-    // Fixed-tap variants: one copy of the x pass per first-tap case (x_step_cases: the table,
+    // Fixed-tap variants: one copy of the x pass per first-tap case (cases.x_steps: the table,
     // then each affine step), so that the index folds to constants and, for planar, its loads
     // become dense. The runtime never asks for another step.
     if (taps > 0) {
         const bool x_pass_inlined = passes.size() == 1 || inline_passes;
         Func x_pass = x_pass_inlined ? output : passes[0];
-        for (const Expr &condition : x_step_cases) x_pass.specialize(condition);
+        for (const Expr &condition : cases.x_steps) x_pass.specialize(condition);
         x_pass.specialize_fail("interpolate: unsupported x step");
     }
     Func last = passes.back();

@@ -198,7 +198,7 @@ TEST(InterpolateErrors, HalideRuntimeErrorBecomesStatus) {
     weight_buf.dimensions = 3;
     weight_buf.dim = weight_dims;
     hup::Status s = hup::detail::run_pipeline("interpolate", [&](void *uc) {
-        return kernel(uc, &hin.buffer, &start_buf, &count_buf, &weight_buf, 0.5f, -2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, &hout.buffer);
+        return kernel(uc, &hin.buffer, &start_buf, &count_buf, &weight_buf, 0.5f, -2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, &hout.buffer);
     });
     EXPECT_EQ(s.code(), StatusCode::RuntimeError);
     EXPECT_NE(s.message().find("tap_start"), std::string::npos) << s.message();
