@@ -84,7 +84,7 @@ public:
         knobs.vector_lanes = vector_lanes;
         knobs.tile_rows = tile_rows;
         knobs.tile_cols = tile_cols;
-        const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank));
+        const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank, layout == Layout::ChannelsLast));
         // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
         const std::vector<Expr> x_steps = {x_step_den == 0, x_step_num == 1 && x_step_den == 2,
                                            x_step_num == 2 && x_step_den == 1};

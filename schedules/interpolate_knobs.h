@@ -10,9 +10,10 @@ struct InterpolateCpuKnobs {
     int tile_rows = 0;         // output rows (2-D) or slices (3-D) per parallel tile; 0: default
     int tile_cols = 64;        // channels_last 2-D: output columns per tile; 0: whole rows
 
-    int rows(int spatial_rank) const {
+    // Planar 2-D tiles are a few KB per row, channels_last ones C times more, 3-D ones a plane.
+    int rows(int spatial_rank, bool channels_last) const {
         if (tile_rows > 0) return tile_rows;
-        return spatial_rank == 3 ? 8 : 32;
+        return spatial_rank == 3 || channels_last ? 8 : 32;
     }
 };
 
