@@ -36,6 +36,7 @@ public:
     GeneratorParam<int> vector_lanes{"vector_lanes", 0};  // 0: the target's natural width
     GeneratorParam<int> tile_rows{"tile_rows", InterpolateCpuKnobs{}.tile_rows};
     GeneratorParam<int> tile_cols{"tile_cols", InterpolateCpuKnobs{}.tile_cols};
+    GeneratorParam<int> inline_taps{"inline_taps", InterpolateCpuKnobs{}.inline_taps};
 
     // Halide dims are PyTorch's reversed: spatial (W, H, D), then channel, then batch.
     Input<Buffer<float>> in{"in"};
@@ -84,6 +85,7 @@ public:
         knobs.vector_lanes = vector_lanes;
         knobs.tile_rows = tile_rows;
         knobs.tile_cols = tile_cols;
+        knobs.inline_taps = inline_taps;
         const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank, layout == Layout::ChannelsLast));
         // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
         const std::vector<Expr> x_steps = {x_step_den == 0, x_step_num == 1 && x_step_den == 2,

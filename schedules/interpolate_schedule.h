@@ -99,7 +99,7 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
 
     // channels_last nearest moves whole C-vectors: one copy, straight from input to output.
-    const bool inline_passes = channels_last && taps == 1;
+    const bool inline_passes = channels_last && taps > 0 && taps <= knobs.inline_taps;
     for (size_t i = 0; i + 1 < passes.size() && !inline_passes; i++) {
         Func pass = passes[i];
         if (i == 0 && taps == 0 && !channels_last) {
