@@ -58,17 +58,13 @@ struct Case {
     InterpolateOptions options;
 };
 
-const char *mode_name(InterpolateMode mode) {
-    switch (mode) {
-    case InterpolateMode::Nearest: return "nearest";
-    case InterpolateMode::NearestExact: return "nearest_exact";
-    case InterpolateMode::Linear: return "linear";
-    case InterpolateMode::Bilinear: return "bilinear";
-    case InterpolateMode::Bicubic: return "bicubic";
-    case InterpolateMode::Trilinear: return "trilinear";
-    case InterpolateMode::Area: return "area";
+// hup's mode name with '-' as '_', for benchmark names.
+std::string mode_name(InterpolateMode mode) {
+    std::string name = hup::interpolate_mode_name(mode);
+    for (char &ch : name) {
+        if (ch == '-') ch = '_';
     }
-    return "?";
+    return name;
 }
 
 template <typename T>
@@ -140,30 +136,8 @@ at::MemoryFormat memory_format(const Case &c) {
     return c.sizes.size() == 5 ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::ChannelsLast;
 }
 
-// torch::nn::functional::interpolate with hup's options. recompute_scale_factor=False and
-// align_corners=False for nearest-exact are PyTorch's defaults, given explicitly because the C++
-// frontend warns (on every call) when they are left out.
 at::Tensor torch_interpolate(const at::Tensor &input, const InterpolateOptions &o) {
-    namespace F = torch::nn::functional;
-    F::InterpolateFuncOptions t;
-    switch (o.mode) {
-    case InterpolateMode::Nearest: t.mode(torch::kNearest); break;
-    case InterpolateMode::NearestExact: t.mode(torch::kNearestExact); break;
-    case InterpolateMode::Linear: t.mode(torch::kLinear); break;
-    case InterpolateMode::Bilinear: t.mode(torch::kBilinear); break;
-    case InterpolateMode::Bicubic: t.mode(torch::kBicubic); break;
-    case InterpolateMode::Trilinear: t.mode(torch::kTrilinear); break;
-    case InterpolateMode::Area: t.mode(torch::kArea); break;
-    }
-    const size_t spatial = input.dim() - 2;
-    if (!o.size.empty()) t.size(o.size);
-    if (!o.scale_factor.empty())
-        t.scale_factor(o.scale_factor.size() == 1 ? std::vector<double>(spatial, o.scale_factor[0]) : o.scale_factor);
-    if (o.align_corners) t.align_corners(*o.align_corners);
-    if (o.mode == InterpolateMode::NearestExact) t.align_corners(false);
-    t.recompute_scale_factor(o.recompute_scale_factor.value_or(false));
-    t.antialias(o.antialias);
-    return F::interpolate(input, t);
+    return hup::torch::reference_interpolate(input, o);
 }
 
 struct Problem {

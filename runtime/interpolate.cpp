@@ -16,19 +16,6 @@ namespace {
 using detail::AxisSpec;
 using detail::Resampling;
 
-const char *mode_name(InterpolateMode mode) {
-    switch (mode) {
-        case InterpolateMode::Nearest: return "nearest";
-        case InterpolateMode::NearestExact: return "nearest-exact";
-        case InterpolateMode::Linear: return "linear";
-        case InterpolateMode::Bilinear: return "bilinear";
-        case InterpolateMode::Bicubic: return "bicubic";
-        case InterpolateMode::Trilinear: return "trilinear";
-        case InterpolateMode::Area: return "area";
-    }
-    return "?";
-}
-
 Status invalid(const std::string &message) { return Status(StatusCode::InvalidArgument, message); }
 
 // The rank a mode needs (0: any of 3, 4, 5), as torch.nn.functional.interpolate dispatches.
@@ -59,7 +46,7 @@ Status plan_interpolate(const std::vector<int64_t> &input_sizes, const Interpola
     const int spatial = rank - 2;
     const int needed = required_rank(o.mode);
     if (needed && needed != rank) {
-        return invalid(std::string("mode '") + mode_name(o.mode) + "' needs " + std::to_string(needed) +
+        return invalid(std::string("mode '") + interpolate_mode_name(o.mode) + "' needs " + std::to_string(needed) +
                        "-D input, got " + std::to_string(rank) + "-D " + detail::shape_string(input_sizes));
     }
     for (int64_t s : input_sizes) {
@@ -74,7 +61,7 @@ Status plan_interpolate(const std::vector<int64_t> &input_sizes, const Interpola
                                o.mode == InterpolateMode::Bicubic || o.mode == InterpolateMode::Trilinear;
     if (o.align_corners.has_value() && !interpolating) {
         return invalid(std::string("align_corners can only be set with the interpolating modes "
-                                   "(linear, bilinear, bicubic, trilinear), not '") + mode_name(o.mode) + "'");
+                                   "(linear, bilinear, bicubic, trilinear), not '") + interpolate_mode_name(o.mode) + "'");
     }
     if (o.antialias && !((o.mode == InterpolateMode::Bilinear || o.mode == InterpolateMode::Bicubic) && rank == 4)) {
         return invalid("antialias is only supported for bilinear and bicubic modes on 4-D input");
@@ -149,6 +136,19 @@ TensorView contiguous_like(const TensorView &t, std::vector<float> *storage) {
 }
 
 }  // namespace
+
+const char *interpolate_mode_name(InterpolateMode mode) {
+    switch (mode) {
+        case InterpolateMode::Nearest: return "nearest";
+        case InterpolateMode::NearestExact: return "nearest-exact";
+        case InterpolateMode::Linear: return "linear";
+        case InterpolateMode::Bilinear: return "bilinear";
+        case InterpolateMode::Bicubic: return "bicubic";
+        case InterpolateMode::Trilinear: return "trilinear";
+        case InterpolateMode::Area: return "area";
+    }
+    return "unknown";
+}
 
 Status interpolate_output_sizes(const std::vector<int64_t> &input_sizes, const InterpolateOptions &options,
                                 std::vector<int64_t> *output_sizes) {

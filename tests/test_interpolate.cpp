@@ -24,18 +24,7 @@ constexpr double kArithmeticUlps = 8;
 // two passes) amplify that. 32 leaves headroom without hiding a wrong tap, which costs 1e5+.
 constexpr double kCubicUlps = 32;
 
-const char *mode_name(InterpolateMode m) {
-    switch (m) {
-        case InterpolateMode::Nearest: return "nearest";
-        case InterpolateMode::NearestExact: return "nearest-exact";
-        case InterpolateMode::Linear: return "linear";
-        case InterpolateMode::Bilinear: return "bilinear";
-        case InterpolateMode::Bicubic: return "bicubic";
-        case InterpolateMode::Trilinear: return "trilinear";
-        case InterpolateMode::Area: return "area";
-    }
-    return "?";
-}
+const char *mode_name(InterpolateMode m) { return hup::interpolate_mode_name(m); }
 
 bool is_exact_mode(InterpolateMode m) { return m == InterpolateMode::Nearest || m == InterpolateMode::NearestExact; }
 bool is_interpolating(InterpolateMode m) {
@@ -43,29 +32,8 @@ bool is_interpolating(InterpolateMode m) {
            m == InterpolateMode::Trilinear;
 }
 
-template <typename T>
-std::vector<T> per_dim(const std::vector<T> &v, int dims) {
-    return v.size() == 1 ? std::vector<T>(dims, v[0]) : v;
-}
-
 at::Tensor torch_interpolate(const at::Tensor &input, const InterpolateOptions &o) {
-    const int dims = (int)input.dim() - 2;
-    auto opts = F::InterpolateFuncOptions();
-    if (!o.size.empty()) opts.size(per_dim(o.size, dims));
-    if (!o.scale_factor.empty()) opts.scale_factor(per_dim(o.scale_factor, dims));
-    switch (o.mode) {
-        case InterpolateMode::Nearest: opts.mode(torch::kNearest); break;
-        case InterpolateMode::NearestExact: opts.mode(torch::kNearestExact); break;
-        case InterpolateMode::Linear: opts.mode(torch::kLinear); break;
-        case InterpolateMode::Bilinear: opts.mode(torch::kBilinear); break;
-        case InterpolateMode::Bicubic: opts.mode(torch::kBicubic); break;
-        case InterpolateMode::Trilinear: opts.mode(torch::kTrilinear); break;
-        case InterpolateMode::Area: opts.mode(torch::kArea); break;
-    }
-    if (o.align_corners) opts.align_corners(*o.align_corners);
-    if (o.recompute_scale_factor) opts.recompute_scale_factor(*o.recompute_scale_factor);
-    opts.antialias(o.antialias);
-    return F::interpolate(input, opts);
+    return hup::torch::reference_interpolate(input, o);
 }
 
 std::string describe(const at::Tensor &input, Layout layout, const InterpolateOptions &o) {

@@ -55,6 +55,9 @@ struct InterpolateOptions {
     bool antialias = false;             // bilinear and bicubic on 4-D input, as in PyTorch
 };
 
+// PyTorch's name of the mode: "nearest", "nearest-exact", "bilinear", ...
+HUP_API const char *interpolate_mode_name(InterpolateMode mode);
+
 // The output sizes torch.nn.functional.interpolate would produce for `input_sizes`.
 HUP_API Status interpolate_output_sizes(const std::vector<int64_t> &input_sizes,
                                         const InterpolateOptions &options,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <torch/nn/functional/upsampling.h>
 
 #include <stdexcept>
 
@@ -48,6 +49,34 @@ inline at::Tensor interpolate(const at::Tensor &input, const InterpolateOptions 
     s = interpolate(input, output, options);
     if (!s.ok()) throw std::runtime_error(s.message());
     return output;
+}
+
+// PyTorch's own torch::nn::functional::interpolate with hup's options: the reference hup
+// matches, for comparisons. Options PyTorch defaults anyway are passed explicitly
+// (recompute_scale_factor=false; align_corners=false for nearest-exact, which the C++
+// frontend wrongly treats as an interpolating mode) because it warns on every call otherwise.
+inline at::Tensor reference_interpolate(const at::Tensor &input, const InterpolateOptions &o) {
+    namespace F = ::torch::nn::functional;
+    F::InterpolateFuncOptions t;
+    switch (o.mode) {
+        case InterpolateMode::Nearest: t.mode(::torch::kNearest); break;
+        case InterpolateMode::NearestExact: t.mode(::torch::kNearestExact); break;
+        case InterpolateMode::Linear: t.mode(::torch::kLinear); break;
+        case InterpolateMode::Bilinear: t.mode(::torch::kBilinear); break;
+        case InterpolateMode::Bicubic: t.mode(::torch::kBicubic); break;
+        case InterpolateMode::Trilinear: t.mode(::torch::kTrilinear); break;
+        case InterpolateMode::Area: t.mode(::torch::kArea); break;
+    }
+    const size_t spatial = input.dim() - 2;
+    if (!o.size.empty()) t.size(o.size.size() == 1 ? std::vector<int64_t>(spatial, o.size[0]) : o.size);
+    if (!o.scale_factor.empty()) {
+        t.scale_factor(o.scale_factor.size() == 1 ? std::vector<double>(spatial, o.scale_factor[0]) : o.scale_factor);
+    }
+    if (o.align_corners) t.align_corners(*o.align_corners);
+    if (o.mode == InterpolateMode::NearestExact) t.align_corners(false);
+    t.recompute_scale_factor(o.recompute_scale_factor.value_or(false));
+    t.antialias(o.antialias);
+    return F::interpolate(input, t);
 }
 
 }  // namespace torch
