@@ -260,7 +260,10 @@ TEST(InterpolateLarge, FullTilesAndTails) {
         {InterpolateMode::Bilinear, {2, 3, 40, 64}, {0.5}, false},   {InterpolateMode::Area, {1, 4, 30, 51}, {0.5}, false},
         {InterpolateMode::Nearest, {1, 2, 16, 40}, {0.5}, false},    {InterpolateMode::Bicubic, {1, 2, 20, 31}, {2.0}, false},
         {InterpolateMode::NearestExact, {1, 2, 9, 33}, {2.0}, false}, {InterpolateMode::Linear, {2, 5, 77}, {0.5}, false},
-        {InterpolateMode::Trilinear, {1, 2, 6, 8, 20}, {2.0}, false}, {InterpolateMode::Bilinear, {1, 2, 10, 30}, {2.0}, false}};
+        {InterpolateMode::Trilinear, {1, 2, 6, 8, 20}, {2.0}, false}, {InterpolateMode::Bilinear, {1, 2, 10, 30}, {2.0}, false},
+        // Run-time tap counts: x windows inside the input (tap-major weights), and windows
+        // wider than a narrow x (position-major weights, gathered).
+        {InterpolateMode::Bicubic, {1, 3, 40, 300}, {0.11}, true},   {InterpolateMode::Area, {2, 2, 90, 3}, {0.05, 1.0}, false}};
     for (const Big &b : cases) {
         for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
             InterpolateOptions o;
