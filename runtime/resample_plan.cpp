@@ -298,14 +298,14 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
             }
         }
         // floor() leaves room: any lo offset below lo_gap + 1 and any hi offset from hi_gap up
-        // contain the taps in exact arithmetic. Start half-way into that room, then step out
-        // until it provably holds in float too: a loose bracket costs rows per tile.
-        float lo_offset = (float)(lo_gap + 0.5), hi_offset = (float)(hi_gap + 1e-3);
+        // contain the taps in exact arithmetic. Start at the tight end of that room, then step
+        // out until it provably holds in float too: a loose bracket costs rows per tile.
+        float lo_offset = (float)(lo_gap + 1 - 1e-3), hi_offset = (float)(hi_gap + 1e-3);
         for (int64_t o = 0; o < a.out_size; o++) {
             const int64_t first = std::clamp<int64_t>(axis.start[o], 0, a.in_size - 1);
             const int64_t last = std::clamp<int64_t>((int64_t)axis.start[o] + taps - 1, 0, a.in_size - 1);
-            while (!bracket_holds(slope, lo_offset, o, first, true)) lo_offset -= 0.125f;
-            while (!bracket_holds(slope, hi_offset, o, last, false)) hi_offset += 0.125f;
+            while (!bracket_holds(slope, lo_offset, o, first, true)) lo_offset -= 1.0f / 64;
+            while (!bracket_holds(slope, hi_offset, o, last, false)) hi_offset += 1.0f / 64;
         }
         plan.slope[d] = slope;
         plan.lo_offset[d] = lo_offset;
