@@ -1,5 +1,6 @@
 // Differential tests: hup::interpolate against torch.nn.functional.interpolate (libtorch 1.13),
 // computed in this process on the same input.
+#include <iostream>
 #include <random>
 #include <sstream>
 
@@ -184,6 +185,7 @@ TEST_P(InterpolateSweep, MatchesTorch) {
         }
     }
     EXPECT_GT(cases, 20);
+    std::cout << "[ cases    ] " << cases << " compared with libtorch\n";
 }
 
 std::vector<std::tuple<ModeRank, Layout>> sweep_params() {
@@ -242,6 +244,7 @@ TEST(InterpolateRandom, FixedSeedCases) {
     }
     EXPECT_EQ(failures, 0);
     EXPECT_GT(run, 2500);
+    std::cout << "[ cases    ] " << run << " compared with libtorch\n";
 }
 
 // Larger shapes than the sweep, in both fast layouts, so every schedule runs full tiles,
