@@ -18,6 +18,8 @@
 // bracket is promised, not computed (unsafe_promise_clamped): the runtime builds it around the
 // taps in double with slack (runtime/resample_plan.cpp), so it holds by construction, and the
 // inner loops pay only for the table load and the clamp.
+#include <algorithm>
+
 #include "Halide.h"
 
 #include "interpolate_schedule.h"
@@ -32,6 +34,9 @@ public:
     GeneratorParam<int> spatial_rank{"spatial_rank", 2, 1, 3};
     GeneratorParam<int> taps{"taps", 2, 0, 4};  // 0: a run-time tap count
     GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+    // 2-D only: resample H before W. Cheaper when H shrinks (fewer rows reach the W pass); the
+    // sums then round in the other order than ATen's, within the tests' tolerance.
+    GeneratorParam<bool> y_first{"y_first", false};
     // Schedule knobs (see schedules/interpolate_schedule.h); autotuning overrides them.
     GeneratorParam<int> vector_lanes{"vector_lanes", 0};  // 0: the target's natural width
     GeneratorParam<int> tile_rows{"tile_rows", InterpolateCpuKnobs{}.tile_rows};
@@ -74,8 +79,11 @@ public:
 
         if (taps == 0) tap_weight.dim(0).set_stride(Expr());  // position- or tap-major, see x_taps_in_range
         Func source = in;
+        std::vector<int> pass_dims;
+        for (int d = 0; d < rank; d++) pass_dims.push_back(d);
+        if (y_first && rank == 2) std::swap(pass_dims[0], pass_dims[1]);
         std::vector<Func> passes;
-        for (int d = 0; d < rank; d++) {
+        for (int d : pass_dims) {
             source = resample_along(source, d, dims);
             passes.push_back(source);
         }
@@ -94,7 +102,8 @@ public:
         cases.x_steps = x_steps;
         cases.x_taps_dense = x_taps_in_range != 0 && tap_weight.dim(1).stride() == 1;
         cases.weights_by_position = x_taps_in_range == 0 && tap_weight.dim(0).stride() == 1;
-        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, cases, dims, passes, in, out);
+        const int x_pass = (int)(std::find(pass_dims.begin(), pass_dims.end(), 0) - pass_dims.begin());
+        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, cases, dims, passes, x_pass, in, out);
     }
 
 private:

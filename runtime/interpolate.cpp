@@ -193,12 +193,17 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     const int taps = tables.variant_taps;
     const bool planar = detail::unit_stride(input, rank - 1) && detail::unit_stride(output, rank - 1);
     const bool channels_last = !planar && rank >= 4 && detail::unit_stride(input, 1) && detail::unit_stride(output, 1);
-    const detail::InterpolateKernel kernel = detail::find_interpolate_kernel(taps, spatial, channels_last);
+    // Planar 2-D with shrinking H and fixed taps: the H pass first, so the W pass (the one
+    // that gathers) runs on the output's rows only.
+    const bool y_first = !channels_last && spatial == 2 && taps > 0 && axes[1].out_size < axes[1].in_size;
+    const detail::InterpolateKernel kernel = detail::find_interpolate_kernel(taps, spatial, channels_last, y_first);
     // One output row per tile when the outputs skip input rows (the outermost axis shrinks by
     // more than its tap count): a taller tile would resample the rows in between that no
-    // output reads. Otherwise the compiled default, which reuses rows across a tile.
+    // output reads. Otherwise the compiled default, which reuses rows across a tile. (With the
+    // H pass first, tiles only ever read the rows their outputs need.)
     const AxisSpec &outer = axes[spatial - 1];
-    const int32_t rows_per_tile = tables.axis_taps[spatial - 1] * outer.out_size < outer.in_size ? 1 : 0;
+    const int32_t rows_per_tile =
+        !y_first && tables.axis_taps[spatial - 1] * outer.out_size < outer.in_size ? 1 : 0;
     if (!kernel) {
         return Status(StatusCode::Unsupported, "no interpolate kernel for this mode, rank and layout");
     }

@@ -48,7 +48,7 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
                                      const InterpolateCpuKnobs &knobs, const Halide::Expr &tile_rows,
                                      const InterpolateCases &cases,
                                      const std::vector<Halide::Var> &dims,
-                                     const std::vector<Halide::Func> &passes,
+                                     const std::vector<Halide::Func> &passes, int x_pass_index,
                                      Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                      Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
     using namespace Halide;
@@ -102,7 +102,7 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     const bool inline_passes = channels_last && taps > 0 && taps <= knobs.inline_taps;
     for (size_t i = 0; i + 1 < passes.size() && !inline_passes; i++) {
         Func pass = passes[i];
-        if (i == 0 && taps == 0 && !channels_last) {
+        if ((int)i == x_pass_index && taps == 0 && !channels_last) {
             // Run-time taps along x: with windows in range, sum each output's taps as vectors
             // (dense loads along the row, a horizontal add); otherwise gather across outputs.
             pass.compute_at(tile_level).vectorize(x, lanes, TailStrategy::GuardWithIf);
@@ -131,8 +131,8 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     // then each affine step), so that the index folds to constants and, for planar, its loads
     // become dense. The runtime never asks for another step.
     if (taps > 0) {
-        const bool x_pass_inlined = passes.size() == 1 || inline_passes;
-        Func x_pass = x_pass_inlined ? output : passes[0];
+        const bool x_pass_inlined = x_pass_index + 1 == (int)passes.size() || inline_passes;
+        Func x_pass = x_pass_inlined ? output : passes[x_pass_index];
         for (const Expr &condition : cases.x_steps) x_pass.specialize(condition);
         x_pass.specialize_fail("interpolate: unsupported x step");
     }
