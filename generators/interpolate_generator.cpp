@@ -1,7 +1,8 @@
 // interpolate: one separable resampler behind every torch.nn.functional.interpolate mode.
 //
-// Each spatial dimension is resampled in turn, the fastest-varying one (W) first, exactly the
-// order in which ATen's CPU kernels nest their sums, so the float arithmetic matches PyTorch's.
+// Each spatial dimension is resampled in turn, the fastest-varying one (W) first, the order in
+// which ATen's CPU kernels nest their sums, so the float arithmetic follows PyTorch's (the
+// y_first variants swap W and H where that is much cheaper).
 // Output position `o` along a dimension reads taps `tap_start(o) + k`, k < taps, weighted by
 // `tap_weight(o, k)`. The mode-specific maths (PyTorch's source-index and weight formulas) lives
 // in runtime/resample_plan.cpp, which fills those small tables once per call; here every mode is
@@ -16,8 +17,8 @@
 // position also carries a bracket [lo(o), hi(o)] = floor(slope * o + offset): a table lookup
 // alone is unbounded, so Halide could not tell which input rows an output tile needs. The
 // bracket is promised, not computed (unsafe_promise_clamped): the runtime builds it around the
-// taps in double with slack (runtime/resample_plan.cpp), so it holds by construction, and the
-// inner loops pay only for the table load and the clamp.
+// taps and checks it in float (runtime/resample_plan.cpp), so it holds by construction, and
+// the inner loops pay only for the table load and the clamp.
 #include <algorithm>
 
 #include "Halide.h"
@@ -53,8 +54,8 @@ public:
     Input<float> slope_y{"slope_y"}, lo_offset_y{"lo_offset_y"}, hi_offset_y{"hi_offset_y"};
     Input<float> slope_z{"slope_z"}, lo_offset_z{"lo_offset_z"}, hi_offset_z{"hi_offset_z"};
     // Output rows (slices in 3-D) per tile; 0 takes the compiled tile_rows. The runtime asks
-    // for 1 when output rows share no input rows (strong downsampling), so that a tile
-    // resamples only the rows its outputs read.
+    // for 1 when the outputs skip input rows (strong downsampling), so that a tile resamples
+    // only the rows its outputs read.
     Input<int32_t> rows_per_tile{"rows_per_tile"};
     // When x's first taps follow floor((x_step_num * o + x_offset) / x_step_den), as they do
     // for exact 2x up- and downsampling, the runtime says so (x_step_den > 0) and the x pass
