@@ -159,6 +159,36 @@ Status interpolate_output_sizes(const std::vector<int64_t> &input_sizes, const I
     return status;
 }
 
+namespace detail {
+
+int run_interpolate_kernel(InterpolateKernel kernel, const void *user_context, halide_buffer_t *in,
+                           const ResamplePlan &plan, int spatial_rank, int32_t rows_per_tile, halide_buffer_t *out) {
+    // Tables: (position, axis) and (position, tap, axis); the weights' strides are the plan's.
+    const int32_t positions = (int32_t)plan.positions;
+    halide_dimension_t start_dims[2] = {{0, positions, 1, 0}, {0, spatial_rank, positions, 0}};
+    halide_dimension_t weight_dims[3] = {{0, positions, plan.weight_position_stride, 0},
+                                         {0, plan.taps, plan.weight_tap_stride, 0},
+                                         {0, spatial_rank, positions * plan.taps, 0}};
+    halide_buffer_t start_buf{}, count_buf{}, weight_buf{};
+    start_buf.host = (uint8_t *)plan.tap_start.data();
+    start_buf.type = halide_type_t(halide_type_int, 32);
+    start_buf.dimensions = 2;
+    start_buf.dim = start_dims;
+    count_buf = start_buf;
+    count_buf.host = (uint8_t *)plan.tap_count.data();
+    weight_buf.host = (uint8_t *)plan.tap_weight.data();
+    weight_buf.type = halide_type_t(halide_type_float, 32);
+    weight_buf.dimensions = 3;
+    weight_buf.dim = weight_dims;
+    return kernel(user_context, in, &start_buf, &count_buf, &weight_buf,
+                  plan.slope[0], plan.lo_offset[0], plan.hi_offset[0],
+                  plan.slope[1], plan.lo_offset[1], plan.hi_offset[1],
+                  plan.slope[2], plan.lo_offset[2], plan.hi_offset[2], rows_per_tile,
+                  plan.x_step_num, plan.x_step_den, plan.x_offset, plan.x_taps_in_range, out);
+}
+
+}  // namespace detail
+
 Status interpolate(const TensorView &input, const TensorView &output, const InterpolateOptions &options) {
     Status status = detail::check_tensor(input, "input", 3, 5);
     if (!status.ok()) return status;
@@ -220,31 +250,9 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     detail::HalideView in_view, out_view;
     detail::make_halide_view(in, &in_view);
     detail::make_halide_view(out, &out_view);
-    // Tables: (position, axis) and (position, tap, axis), position fastest.
-    const int32_t positions = (int32_t)tables.positions;
-    halide_dimension_t start_dims[2] = {{0, positions, 1, 0}, {0, spatial, positions, 0}};
-    halide_dimension_t weight_dims[3] = {{0, positions, tables.weight_position_stride, 0},
-                                         {0, tables.taps, tables.weight_tap_stride, 0},
-                                         {0, spatial, positions * tables.taps, 0}};
-    halide_buffer_t start_buf{}, count_buf{}, weight_buf{};
-    start_buf.host = (uint8_t *)tables.tap_start.data();
-    start_buf.type = halide_type_t(halide_type_int, 32);
-    start_buf.dimensions = 2;
-    start_buf.dim = start_dims;
-    count_buf = start_buf;
-    count_buf.host = (uint8_t *)tables.tap_count.data();
-    weight_buf.host = (uint8_t *)tables.tap_weight.data();
-    weight_buf.type = halide_type_t(halide_type_float, 32);
-    weight_buf.dimensions = 3;
-    weight_buf.dim = weight_dims;
-
     status = detail::run_pipeline("interpolate", [&](void *user_context) {
-        return kernel(user_context, &in_view.buffer, &start_buf, &count_buf, &weight_buf,
-                      tables.slope[0], tables.lo_offset[0], tables.hi_offset[0],
-                      tables.slope[1], tables.lo_offset[1], tables.hi_offset[1],
-                      tables.slope[2], tables.lo_offset[2], tables.hi_offset[2], rows_per_tile,
-                      tables.x_step_num, tables.x_step_den, tables.x_offset, tables.x_taps_in_range,
-                      &out_view.buffer);
+        return detail::run_interpolate_kernel(kernel, user_context, &in_view.buffer, tables, spatial, rows_per_tile,
+                                              &out_view.buffer);
     });
     if (status.ok() && out.data != output.data) detail::strided_copy(out, output);
     return status;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "HalideRuntime.h"
+#include "resample_plan.h"
 
 namespace hup {
 namespace detail {
@@ -18,6 +19,11 @@ using InterpolateKernel = int (*)(const void *user_context, halide_buffer_t *in,
 // taps: 1, 2, 4, or 0 for a run-time tap count; y_first: 2-D planar with the H pass first.
 // Returns null when no such variant is built.
 InterpolateKernel find_interpolate_kernel(int taps, int spatial_rank, bool channels_last, bool y_first = false);
+
+// Calls `kernel` on `in` and `out` with `plan`'s tap tables (for `spatial_rank` axes) as
+// Halide buffers; returns the pipeline's result code.
+int run_interpolate_kernel(InterpolateKernel kernel, const void *user_context, halide_buffer_t *in,
+                           const ResamplePlan &plan, int spatial_rank, int32_t rows_per_tile, halide_buffer_t *out);
 
 }  // namespace detail
 }  // namespace hup

@@ -177,28 +177,17 @@ TEST(InterpolateErrors, OutputSizesQueryChecksToo) {
 TEST(InterpolateErrors, HalideRuntimeErrorBecomesStatus) {
     auto kernel = hup::detail::find_interpolate_kernel(2, 1, false);
     ASSERT_NE(kernel, nullptr);
-    std::vector<float> in(8, 1.f), out(16, kSentinel), weights(2 * 4, 0.5f);
-    std::vector<int32_t> starts(4, 0), counts(4, 2);
+    // A linear plan for 8 -> 3 outputs, run on an output of 16: its tables are too short.
+    const hup::detail::ResamplePlan plan =
+        hup::detail::make_resample_plan(hup::detail::Resampling::Linear, {{8, 3, std::nullopt}}, false);
+    std::vector<float> in(8, 1.f), out(16, kSentinel);
     TensorView in_view{in.data(), hup::DType::Float32, {1, 1, 8}, {}};
     TensorView out_view{out.data(), hup::DType::Float32, {1, 1, 16}, {}};
     hup::detail::HalideView hin, hout;
     hup::detail::make_halide_view(in_view, &hin);
     hup::detail::make_halide_view(out_view, &hout);
-    halide_dimension_t table_dims[2] = {{0, 4, 1, 0}, {0, 1, 4, 0}};  // 4 positions for 16 outputs
-    halide_dimension_t weight_dims[3] = {{0, 4, 1, 0}, {0, 2, 4, 0}, {0, 1, 8, 0}};
-    halide_buffer_t start_buf{}, count_buf{}, weight_buf{};
-    start_buf.host = (uint8_t *)starts.data();
-    start_buf.type = halide_type_t(halide_type_int, 32);
-    start_buf.dimensions = 2;
-    start_buf.dim = table_dims;
-    count_buf = start_buf;
-    count_buf.host = (uint8_t *)counts.data();
-    weight_buf.host = (uint8_t *)weights.data();
-    weight_buf.type = halide_type_t(halide_type_float, 32);
-    weight_buf.dimensions = 3;
-    weight_buf.dim = weight_dims;
     hup::Status s = hup::detail::run_pipeline("interpolate", [&](void *uc) {
-        return kernel(uc, &hin.buffer, &start_buf, &count_buf, &weight_buf, 0.5f, -2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, &hout.buffer);
+        return hup::detail::run_interpolate_kernel(kernel, uc, &hin.buffer, plan, 1, 0, &hout.buffer);
     });
     EXPECT_EQ(s.code(), StatusCode::RuntimeError);
     EXPECT_NE(s.message().find("tap_start"), std::string::npos) << s.message();
