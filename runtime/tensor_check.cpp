@@ -75,7 +75,14 @@ std::vector<int64_t> strides_of(const TensorView &t) {
     return strides;
 }
 
-bool unit_stride(const TensorView &t, int d) { return t.sizes[d] == 1 || strides_of(t)[d] == 1; }
+bool unit_stride(const TensorView &t, int d) {
+    if (t.sizes[d] == 1) return true;
+    if (!t.strides.empty()) return t.strides[d] == 1;
+    for (size_t i = d + 1; i < t.sizes.size(); i++) {  // contiguous: the product of later sizes
+        if (t.sizes[i] != 1) return false;
+    }
+    return true;
+}
 
 int64_t max_offset(const TensorView &t) {
     const std::vector<int64_t> strides = strides_of(t);
