@@ -12,20 +12,13 @@
 // Every split guards its tail, so extents of 1, or smaller than any factor, are fine.
 #pragma once
 
-#include <map>
-#include <string>
 #include <vector>
 
 #include "Halide.h"
 #include "interpolate_knobs.h"
+#include "layout.h"
 
 namespace hup {
-
-enum class Layout { Planar, ChannelsLast };
-
-inline std::map<std::string, Layout> layout_names() {
-    return {{"planar", Layout::Planar}, {"channels_last", Layout::ChannelsLast}};
-}
 
 // The run-time cases the schedule specialises on (see the generator's inputs).
 struct InterpolateCases {

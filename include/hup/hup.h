@@ -69,6 +69,31 @@ HUP_API Status interpolate_output_sizes(const std::vector<int64_t> &input_sizes,
 HUP_API Status interpolate(const TensorView &input, const TensorView &output,
                            const InterpolateOptions &options);
 
+// torch.nn.functional.conv_transpose{1,2,3}d. The spatial rank comes from the tensors: a 3-D
+// input (N, C_in, W) is 1d, 4-D is 2d, 5-D is 3d. The weight is PyTorch's
+// (C_in, C_out / groups, k...). Each of stride, padding, output_padding and dilation holds one
+// value or one per spatial dim; empty means PyTorch's default (1, 0, 0, 1).
+struct ConvTransposeOptions {
+    std::vector<int64_t> stride, padding, output_padding, dilation;
+    int64_t groups = 1;
+    // Optional, as in nn.ConvTranspose*d.forward(input, output_size): the spatial sizes, or
+    // every size (N, C_out, spatial...). Each spatial size must lie in [min, min + stride - 1],
+    // min being the size with output_padding 0; it then sets output_padding.
+    std::vector<int64_t> output_size;
+};
+
+// The output sizes (N, C_out, spatial...) that conv_transpose would produce.
+HUP_API Status conv_transpose_output_sizes(const std::vector<int64_t> &input_sizes,
+                                           const std::vector<int64_t> &weight_sizes,
+                                           const ConvTransposeOptions &options,
+                                           std::vector<int64_t> *output_sizes);
+
+// Transposed convolution written into `output` (sizes as conv_transpose_output_sizes). `bias`
+// is null or a 1-D tensor of C_out. Tensors may be contiguous, channels_last or strided; on
+// error nothing is written.
+HUP_API Status conv_transpose(const TensorView &input, const TensorView &weight, const TensorView *bias,
+                              const TensorView &output, const ConvTransposeOptions &options);
+
 // The size of the thread pool that every operator uses (Halide's). n <= 0 restores the default.
 HUP_API void set_num_threads(int n);
 

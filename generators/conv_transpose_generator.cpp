@@ -1,0 +1,97 @@
+// conv_transpose: one output phase of a transposed convolution, as a dense convolution.
+//
+// A transposed convolution scatters input i to outputs o = i*stride - padding + k*dilation.
+// Read the other way round, output o gathers only the taps k with k*dilation = o + padding
+// (mod stride), so the outputs split by phase (o + padding) mod stride into stride interleaved
+// grids (per dim), and on each grid the operator is an ordinary convolution with a sub-kernel
+// of about k/stride taps and no zeros in it. The runtime (runtime/conv_transpose.cpp) works out
+// each phase's taps, packs their weights, and calls this pipeline once per phase with the
+// output viewed as that phase's grid: grid point q reads input
+//     q + in_offset - m * tap_step,   m < taps (the weight buffer's extent),
+// and input outside the tensor reads as zero. Groups are a loop dimension: the runtime views
+// channels as (channel within group, group).
+#include "Halide.h"
+
+#include "conv_transpose_schedule.h"
+
+namespace hup {
+
+using namespace Halide;
+
+class ConvTranspose : public Generator<ConvTranspose> {
+public:
+    GeneratorParam<int> spatial_rank{"spatial_rank", 2, 1, 3};
+    GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+    // One input and one output channel per group: vectorised across groups (channels_last) or
+    // positions (planar) instead of across output channels.
+    GeneratorParam<bool> depthwise{"depthwise", false};
+    // Schedule knobs (schedules/conv_transpose_schedule.h); autotuning overrides them.
+    GeneratorParam<int> channel_block{"channel_block", ConvTransposeCpuKnobs{}.channel_block};
+    GeneratorParam<int> position_block{"position_block", ConvTransposeCpuKnobs{}.position_block};
+    GeneratorParam<int> task_rows{"task_rows", ConvTransposeCpuKnobs{}.task_rows};
+
+    // Halide dims are PyTorch's reversed, with channels split in two:
+    //   in      (spatial..., channel within group, group, n)
+    //   weight  (output channel within group, input channel within group, tap..., group),
+    //           output channels padded with zeros to a multiple of kConvChannelPad
+    //   bias    (output channel within group, group), padded alike
+    //   out     (grid position..., output channel within group, group, n)
+    Input<Buffer<float>> in{"in"};
+    Input<Buffer<float>> weight{"weight"};
+    Input<Buffer<float, 2>> bias{"bias"};
+    Input<int32_t> in_offset_x{"in_offset_x"}, tap_step_x{"tap_step_x"};
+    Input<int32_t> in_offset_y{"in_offset_y"}, tap_step_y{"tap_step_y"};
+    Input<int32_t> in_offset_z{"in_offset_z"}, tap_step_z{"tap_step_z"};
+    Output<Buffer<float>> out{"out"};
+
+    void generate() {
+        const int rank = spatial_rank;
+        std::vector<Var> dims;
+        for (const char *name : {"x", "y", "z"}) {
+            if ((int)dims.size() < rank) dims.emplace_back(name);
+        }
+        const Var co("co"), g("g"), n("n");
+        dims.push_back(co);
+        dims.push_back(g);
+        dims.push_back(n);
+
+        // Zero outside the input's spatial extent (and, for depthwise, past the last group,
+        // which the schedule's whole vectors of groups may read).
+        Region inside(rank + 3, Range(Expr(), Expr()));
+        for (int d = 0; d < rank; d++) inside[d] = Range(0, in.dim(d).extent());
+        if (depthwise) inside[rank + 1] = Range(0, in.dim(rank + 1).extent());
+        Func padded = BoundaryConditions::constant_exterior(in, 0.0f, inside);
+
+        const Expr in_offset[] = {in_offset_x, in_offset_y, in_offset_z};
+        const Expr tap_step[] = {tap_step_x, tap_step_y, tap_step_z};
+        Region taps{{0, weight.dim(1).extent()}};  // input channels within the group, then taps
+        for (int d = 0; d < rank; d++) taps.push_back({0, weight.dim(2 + d).extent()});
+        RDom r(taps, "r");
+        const RVar ci = r[0];
+
+        std::vector<Expr> src, w = {co, ci};
+        for (int d = 0; d < rank; d++) {
+            src.push_back(dims[d] + in_offset[d] - r[1 + d] * tap_step[d]);
+            w.push_back(r[1 + d]);
+        }
+        src.push_back(ci);
+        src.push_back(g);
+        src.push_back(n);
+        w.push_back(g);
+
+        Func conv("conv");
+        conv(dims) = bias(co, g);
+        conv(dims) += weight(w) * padded(src);
+        out(dims) = conv(dims);
+
+        ConvTransposeCpuKnobs knobs;
+        knobs.channel_block = channel_block;
+        knobs.position_block = position_block;
+        knobs.task_rows = task_rows;
+        schedule_conv_transpose_cpu(get_target(), layout, depthwise, knobs, dims, r, padded, conv, in, weight, out);
+    }
+};
+
+}  // namespace hup
+
+HALIDE_REGISTER_GENERATOR(hup::ConvTranspose, conv_transpose)

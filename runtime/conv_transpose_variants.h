@@ -1,0 +1,19 @@
+// The AOT conv_transpose variants (one output phase each; see generators/). Every variant has
+// the same signature, so the wrapper picks one from a table that CMake generates.
+#pragma once
+
+#include "HalideRuntime.h"
+
+namespace hup {
+namespace detail {
+
+using ConvTransposeKernel = int (*)(const void *user_context, halide_buffer_t *in, halide_buffer_t *weight,
+                                    halide_buffer_t *bias, int32_t in_offset_x, int32_t tap_step_x,
+                                    int32_t in_offset_y, int32_t tap_step_y, int32_t in_offset_z,
+                                    int32_t tap_step_z, halide_buffer_t *out);
+
+// Returns null when no such variant is built.
+ConvTransposeKernel find_conv_transpose_kernel(int spatial_rank, bool channels_last, bool depthwise);
+
+}  // namespace detail
+}  // namespace hup

@@ -1,0 +1,20 @@
+// The conv_transpose CPU schedule's tunable choices, with their defaults, and the padding
+// contract between the schedule and the runtime's weight packing. Halide-free: the runtime
+// includes it too. The generator exposes each knob as a GeneratorParam of the same name.
+#pragma once
+
+namespace hup {
+
+// The runtime pads the packed weights' and bias's output channels (groups, for depthwise) to
+// a multiple of this; channel blocks must divide it.
+constexpr int kConvChannelPad = 16;
+
+struct ConvTransposeCpuKnobs {
+    int channel_block = 16;  // channels_last: output channels per register tile (divides 16)
+    int position_block = 0;  // positions per register tile (planar: vectors); 0: fill the registers
+    int task_rows = 0;       // output rows (slices, 1-D: tiles) per parallel task; 0: default
+
+    int rows(int spatial_rank) const { return task_rows > 0 ? task_rows : spatial_rank == 1 ? 16 : 4; }
+};
+
+}  // namespace hup

@@ -1,0 +1,134 @@
+// CPU schedule for the conv_transpose generator (one output phase), kept apart from its
+// algorithm. The recipe is a register-blocked direct convolution, as in Halide's
+// apps/conv_layer:
+//  1. The output is cut into register tiles of `channel_block` channels x `position_block`
+//     positions (channels_last: channels vectorised, positions unrolled), or of
+//     `vectors x lanes` positions x 4 channels (planar: positions vectorised, channels
+//     unrolled, weights broadcast). Depthwise variants tile groups instead of channels.
+//  2. Each tile's sums live in registers: bias first, then the reduction over input channels
+//     (innermost: one broadcast and a few fused multiply-adds per channel) and over the taps.
+//  3. Rows of the output (positions in 1-D) go to parallel tasks of `task_rows`, fused with
+//     group and batch; each task first copies the input it reads, zero-padded, so that the
+//     inner loops never test bounds.
+// Tiles are computed whole (bound_extent): the runtime pads the weights' output channels to a
+// multiple of kConvChannelPad, and the zero padding covers positions past the edge, so tail
+// tiles read valid memory and only the output store is guarded.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "Halide.h"
+#include "conv_transpose_knobs.h"
+#include "layout.h"
+
+namespace hup {
+
+inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout layout, bool depthwise,
+                                        const ConvTransposeCpuKnobs &knobs, const std::vector<Halide::Var> &dims,
+                                        const Halide::RDom &r, Halide::Func padded, Halide::Func conv,
+                                        Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                        Halide::GeneratorInput<Halide::Buffer<float>> &weight,
+                                        Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
+    using namespace Halide;
+    const int rank = (int)dims.size() - 3;
+    const Var x = dims[0], co = dims[rank], g = dims[rank + 1], n = dims[rank + 2];
+    const bool channels_last = layout == Layout::ChannelsLast;
+    const int lanes = target.natural_vector_size<float>();
+    const int registers = target.has_feature(Target::AVX512) ? 32 : 16;
+
+    // The runtime hands over views with whatever strides the phase and the caller's tensors
+    // have; the dense dims are specialised below where it pays.
+    in.dim(0).set_stride(Expr());
+    out.dim(0).set_stride(Expr());
+    if (depthwise) weight.dim(0).set_stride(Expr());  // packed with groups innermost
+
+    // The register tile. `vec` is the vectorised dim, `blocked` the unrolled one.
+    const Var vec = channels_last ? (depthwise ? g : co) : x;
+    int vec_tile, blocked_tile;
+    Var blocked = x;
+    if (channels_last) {
+        vec_tile = std::clamp(knobs.channel_block / lanes, 1, kConvChannelPad / lanes) * lanes;
+        blocked_tile = knobs.position_block > 0 ? knobs.position_block
+                                                : std::min(12, (registers - 4) / (vec_tile / lanes));
+    } else {
+        blocked = co;
+        vec_tile = (knobs.position_block > 0 ? knobs.position_block : 3) * lanes;
+        blocked_tile = depthwise ? 1 : 4;
+    }
+
+    Var vec_o("vec_o"), vec_i("vec_i"), blk_o("blk_o"), blk_i("blk_i"), strip("strip"), row("row"), task("task");
+    Func output = out;
+    output.split(vec, vec_o, vec_i, vec_tile, TailStrategy::GuardWithIf);
+    if (blocked_tile > 1) output.split(blocked, blk_o, blk_i, blocked_tile, TailStrategy::GuardWithIf);
+    const Var pos_o = channels_last ? blk_o : vec_o;   // the tile loop over positions
+    const Var chan_o = channels_last ? vec_o : blk_o;  // ... and over channels (or groups)
+    const bool channel_tiles = channels_last || blocked_tile > 1;
+
+    // Loops, innermost first: the tile, positions, channel tiles, the other spatial dims, then
+    // groups and batch. Tasks are strips of rows (of position tiles in 1-D), fused with groups
+    // and batch; inside a strip, each channel tile runs over all its rows, so that the tile's
+    // weights stay in L1 and the strip's input in L2.
+    std::vector<Var> batch_dims;  // outside the spatial dims, fused into tasks
+    if (depthwise) {
+        batch_dims = channels_last ? std::vector<Var>{co, n} : std::vector<Var>{co, g, n};
+    } else {
+        batch_dims = {g, n};
+    }
+    std::vector<VarOrRVar> loops = {vec_i};
+    if (blocked_tile > 1) loops.push_back(blk_i);
+    if (rank > 1) loops.push_back(pos_o);
+    if (channel_tiles) loops.push_back(chan_o);
+    for (int d = 1; d < rank; d++) loops.push_back(dims[d]);
+    if (rank == 1) loops.push_back(pos_o);
+    for (const Var &v : batch_dims) loops.push_back(v);
+    output.reorder(loops);
+
+    const Var rows_of = rank == 1 ? pos_o : dims[rank - 1];
+    output.split(rows_of, strip, row, knobs.rows(rank), TailStrategy::GuardWithIf);
+    if (channel_tiles) {
+        std::vector<VarOrRVar> strip_loops;  // the strip's spatial loops, innermost first
+        for (int d = 1; d + 1 < rank; d++) strip_loops.push_back(dims[d]);
+        strip_loops.push_back(row);
+        strip_loops.push_back(chan_o);
+        output.reorder(strip_loops);
+    }
+    Var fused = strip;
+    for (const Var &v : batch_dims) {
+        output.fuse(fused, v, task);
+        fused = task;
+    }
+    output.parallel(task).vectorize(vec_i);
+    if (blocked_tile > 1) output.unroll(blk_i);
+    const Var tile_loop = rank == 1 ? row : pos_o;
+
+    // The register tile: whole, vectorised along `vec`, unrolled along the other tile dim.
+    conv.compute_at(output, tile_loop).bound_extent(vec, vec_tile);
+    if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);
+    conv.reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
+    if (blocked_tile > 1) conv.unroll(blocked);
+    std::vector<VarOrRVar> update_loops = {vec, blocked};
+    for (int i = 0; i < r.dimensions(); i++) update_loops.push_back(r[i]);
+    conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
+    if (blocked_tile > 1) conv.update().unroll(blocked);
+
+    // The task's input, zero-padded, dense along the vectorised dim.
+    const std::vector<Var> args = padded.args();
+    padded.compute_at(output, task);
+    if (channels_last) {
+        const Var dense = depthwise ? args[rank + 1] : args[rank];
+        std::vector<Var> storage = {dense};
+        for (const Var &v : args) {
+            if (!v.same_as(dense)) storage.push_back(v);
+        }
+        padded.reorder_storage(storage).reorder(std::vector<VarOrRVar>(storage.begin(), storage.end()));
+        padded.vectorize(dense, lanes, TailStrategy::GuardWithIf);
+        padded.specialize(in.dim(depthwise ? rank + 1 : rank).stride() == 1);
+    } else {
+        padded.vectorize(args[0], lanes, TailStrategy::GuardWithIf);
+        padded.specialize(in.dim(0).stride() == 1);
+    }
+    if (channels_last) output.specialize(out.dim(depthwise ? rank + 1 : rank).stride() == 1);
+}
+
+}  // namespace hup
