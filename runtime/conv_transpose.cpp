@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <memory>
 #include <numeric>
-#include <sstream>
 
 #include "conv_transpose_knobs.h"  // kConvChannelPad
 #include "conv_transpose_variants.h"
@@ -44,35 +44,22 @@ bool checked_mul_add(int64_t a, int64_t b, int64_t c, int64_t *result) {
     return !__builtin_mul_overflow(a, b, &product) && !__builtin_add_overflow(product, c, result);
 }
 
-Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int64_t> &weight_sizes,
-                  const ConvTransposeOptions &options, ConvTransposeShape *shape) {
-    const int rank = (int)input_sizes.size();
+// The weight- and option-only part of the checks (what a plan can check before any input).
+Status check_weight_options(const std::vector<int64_t> &weight_sizes, const ConvTransposeOptions &options,
+                            ConvTransposeShape *shape) {
+    const int rank = (int)weight_sizes.size();
     if (rank < 3 || rank > 5) {
-        return invalid("input must have 3 to 5 dims (N, C_in, spatial...), got " + std::to_string(rank) + "-D " +
-                       detail::shape_string(input_sizes));
-    }
-    const int spatial = rank - 2;
-    if ((int)weight_sizes.size() != rank) {
-        return invalid("weight must have " + std::to_string(rank) + " dims (C_in, C_out/groups, k...) like the input, got " +
+        return invalid("weight must have 3 to 5 dims (C_in, C_out/groups, k...), got " + std::to_string(rank) + "-D " +
                        detail::shape_string(weight_sizes));
-    }
-    for (int64_t s : input_sizes) {
-        if (s < 0) return invalid("input has a negative size: " + detail::shape_string(input_sizes));
     }
     for (int64_t s : weight_sizes) {
         if (s <= 0) return invalid("weight sizes must be positive, got " + detail::shape_string(weight_sizes));
     }
     ConvTransposeShape &p = *shape;
-    p.spatial = spatial;
-    p.batch = input_sizes[0];
-    p.in_channels = input_sizes[1];
+    p.spatial = rank - 2;
+    p.in_channels = weight_sizes[0];
     p.groups = options.groups;
     if (p.groups <= 0) return invalid("groups must be positive, got " + std::to_string(p.groups));
-    if (p.in_channels != weight_sizes[0]) {
-        return Status(StatusCode::ShapeMismatch, "input has " + std::to_string(p.in_channels) +
-                                                     " channels but the weight " + detail::shape_string(weight_sizes) +
-                                                     " expects " + std::to_string(weight_sizes[0]));
-    }
     if (p.in_channels % p.groups != 0) {
         return invalid("groups (" + std::to_string(p.groups) + ") must divide the input channels (" +
                        std::to_string(p.in_channels) + ")");
@@ -80,11 +67,41 @@ Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int
     if (__builtin_mul_overflow(weight_sizes[1], p.groups, &p.out_channels)) {
         return invalid("output channels overflow int64");
     }
-    Status s = per_dim(options.stride, "stride", spatial, 1, &p.stride);
-    if (s.ok()) s = per_dim(options.padding, "padding", spatial, 0, &p.padding);
-    if (s.ok()) s = per_dim(options.dilation, "dilation", spatial, 1, &p.dilation);
-    if (s.ok()) s = per_dim(options.output_padding, "output_padding", spatial, 0, &p.output_padding);
+    Status s = per_dim(options.stride, "stride", p.spatial, 1, &p.stride);
+    if (s.ok()) s = per_dim(options.padding, "padding", p.spatial, 0, &p.padding);
+    if (s.ok()) s = per_dim(options.dilation, "dilation", p.spatial, 1, &p.dilation);
+    if (s.ok()) s = per_dim(options.output_padding, "output_padding", p.spatial, 0, &p.output_padding);
     if (!s.ok()) return s;
+    for (int d = 0; d < p.spatial; d++) {
+        p.kernel[d] = weight_sizes[2 + d];
+        const std::string dim = " (spatial dim " + std::to_string(d) + ")";
+        if (p.stride[d] <= 0) return invalid("stride must be positive" + dim);
+        if (p.dilation[d] <= 0) return invalid("dilation must be positive" + dim);
+        if (p.padding[d] < 0) return invalid("padding must be non-negative" + dim);
+        if (p.output_padding[d] < 0) return invalid("output_padding must be non-negative" + dim);
+    }
+    return Status::Ok();
+}
+
+// The input-dependent part: the input's rank and channels, and the output sizes.
+Status size_output(const std::vector<int64_t> &input_sizes, const std::vector<int64_t> &weight_sizes,
+                   const ConvTransposeOptions &options, ConvTransposeShape *shape) {
+    ConvTransposeShape &p = *shape;
+    const int rank = (int)input_sizes.size(), spatial = p.spatial;
+    if (rank != spatial + 2) {
+        return invalid("input must have " + std::to_string(spatial + 2) + " dims (N, C_in, spatial...) to match the weight " +
+                       detail::shape_string(weight_sizes) + ", got " + std::to_string(rank) + "-D " +
+                       detail::shape_string(input_sizes));
+    }
+    for (int64_t s : input_sizes) {
+        if (s < 0) return invalid("input has a negative size: " + detail::shape_string(input_sizes));
+    }
+    p.batch = input_sizes[0];
+    if (input_sizes[1] != p.in_channels) {
+        return Status(StatusCode::ShapeMismatch, "input has " + std::to_string(input_sizes[1]) +
+                                                     " channels but the weight " + detail::shape_string(weight_sizes) +
+                                                     " expects " + std::to_string(p.in_channels));
+    }
     const bool sized = !options.output_size.empty();
     if (sized && (int)options.output_size.size() != spatial && (int)options.output_size.size() != rank) {
         return invalid("output_size must have " + std::to_string(spatial) + " or " + std::to_string(rank) +
@@ -93,13 +110,8 @@ Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int
     p.output_sizes = {p.batch, p.out_channels};
     for (int d = 0; d < spatial; d++) {
         p.in[d] = input_sizes[2 + d];
-        p.kernel[d] = weight_sizes[2 + d];
         const std::string dim = " (spatial dim " + std::to_string(d) + ")";
         if (p.in[d] <= 0) return invalid("input spatial sizes must be positive, got " + detail::shape_string(input_sizes));
-        if (p.stride[d] <= 0) return invalid("stride must be positive" + dim);
-        if (p.dilation[d] <= 0) return invalid("dilation must be positive" + dim);
-        if (p.padding[d] < 0) return invalid("padding must be non-negative" + dim);
-        if (p.output_padding[d] < 0) return invalid("output_padding must be non-negative" + dim);
         // (in - 1) * stride - 2 * padding + dilation * (k - 1) + 1, without overflow.
         int64_t spread, reach, min_size;
         if (p.padding[d] > (int64_t(1) << 61) || !checked_mul_add(p.in[d] - 1, p.stride[d], 1, &spread) ||
@@ -107,6 +119,7 @@ Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int
             __builtin_sub_overflow(reach, 2 * p.padding[d], &min_size)) {
             return invalid("output size overflows int64" + dim);
         }
+        int64_t output_padding = p.output_padding[d];
         if (sized) {
             // nn.ConvTranspose*d.forward(input, output_size): output_padding follows from it.
             const int64_t wanted = options.output_size[options.output_size.size() - spatial + d];
@@ -115,12 +128,12 @@ Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int
                 return invalid("output_size " + std::to_string(wanted) + dim + " must lie in [" +
                                std::to_string(min_size) + ", " + std::to_string(max_size) + "]");
             }
-            p.output_padding[d] = wanted - min_size;
-        } else if (p.output_padding[d] >= p.stride[d] && p.output_padding[d] >= p.dilation[d]) {
-            return invalid("output_padding (" + std::to_string(p.output_padding[d]) +
+            output_padding = wanted - min_size;
+        } else if (output_padding >= p.stride[d] && output_padding >= p.dilation[d]) {
+            return invalid("output_padding (" + std::to_string(output_padding) +
                            ") must be smaller than stride or dilation" + dim);
         }
-        if (__builtin_add_overflow(min_size, p.output_padding[d], &p.out[d])) {
+        if (__builtin_add_overflow(min_size, output_padding, &p.out[d])) {
             return invalid("output size overflows int64" + dim);
         }
         if (p.out[d] <= 0) {
@@ -138,39 +151,64 @@ Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int
     return Status::Ok();
 }
 
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int64_t> &weight_sizes,
+                  const ConvTransposeOptions &options, ConvTransposeShape *shape) {
+    const int rank = (int)input_sizes.size();
+    if (rank < 3 || rank > 5) {
+        return invalid("input must have 3 to 5 dims (N, C_in, spatial...), got " + std::to_string(rank) + "-D " +
+                       detail::shape_string(input_sizes));
+    }
+    if ((int)weight_sizes.size() != rank) {
+        return invalid("weight must have " + std::to_string(rank) + " dims (C_in, C_out/groups, k...) like the input, got " +
+                       detail::shape_string(weight_sizes));
+    }
+    Status status = check_weight_options(weight_sizes, options, shape);
+    if (status.ok()) status = size_output(input_sizes, weight_sizes, options, shape);
+    return status;
+}
 
-// One spatial dim's phase: the outputs o with (o + padding) mod stride == residue form a grid
-// o = first + stride * q, q < count, and grid point q reads taps k = first_tap + m * tap_stride
-// (m < taps) at input q + in_offset - m * tap_step.
-struct AxisPhase {
-    int64_t first = 0, count = 0;
-    int64_t first_tap = 0, taps = 0, tap_stride = 1;
-    int64_t in_offset = 0, tap_step = 1;
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// One spatial dim of a phase: the outputs o with (o + padding) mod stride == residue. Output
+// o = stride * Q + residue - padding reads taps k = first_tap + m * tap_stride (m < taps) at
+// input Q + base - m * tap_step. Independent of the input's size.
+struct AxisTaps {
+    int64_t residue = 0, first_tap = 0, taps = 0, tap_stride = 1, base = 0, tap_step = 1;
 };
 
-AxisPhase axis_phase(const ConvTransposeShape &p, int d, int64_t residue) {
+AxisTaps axis_taps(const ConvTransposeShape &p, int d, int64_t residue) {
     const int64_t s = p.stride[d], dil = p.dilation[d], k = p.kernel[d];
-    AxisPhase a;
-    // Output o = i*s - padding + k*dil, i.e. o + padding = s*Q + residue with Q = i + (k*dil - residue)/s.
-    const int64_t q_lo = floor_div(p.padding[d] - residue + s - 1, s);
-    const int64_t q_hi = floor_div(p.out[d] - 1 + p.padding[d] - residue, s);
-    a.first = s * q_lo + residue - p.padding[d];
-    a.count = std::max<int64_t>(q_hi - q_lo + 1, 0);
+    AxisTaps a;
+    a.residue = residue;
+    // k * dil = residue (mod s) has a solution iff gcd(s, dil) divides the residue; the
+    // solutions then repeat every s / gcd taps, and each moves the input by dil / gcd.
     const int64_t g = std::gcd(s, dil);
     a.tap_stride = s / g;
     a.tap_step = dil / g;
-    a.first_tap = 0;
-    while (a.first_tap < std::min(k, a.tap_stride) && ((residue - a.first_tap * dil) % s + s) % s != 0) a.first_tap++;
+    for (a.first_tap = 0; a.first_tap < std::min(k, a.tap_stride); a.first_tap++) {
+        if ((residue - a.first_tap * dil) % s == 0) break;
+    }
     if (a.first_tap >= std::min(k, a.tap_stride)) return a;  // no tap lands on this phase
     a.taps = (k - 1 - a.first_tap) / a.tap_stride + 1;
-    a.in_offset = q_lo + (residue - a.first_tap * dil) / s;
+    a.base = (residue - a.first_tap * dil) / s;  // exact
     return a;
 }
 
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+// Where a phase's outputs lie for one output size: o = first + stride * q, q < count, with
+// input q + in_offset - m * tap_step.
+struct AxisGrid {
+    int64_t first = 0, count = 0, in_offset = 0;
+};
 
-// Writes `value(channel)` to every element of `out` (a strided view, PyTorch order).
+AxisGrid axis_grid(const ConvTransposeShape &p, int d, const AxisTaps &a) {
+    const int64_t s = p.stride[d];
+    const int64_t q_lo = floor_div(p.padding[d] - a.residue + s - 1, s);
+    const int64_t q_hi = floor_div(p.out[d] - 1 + p.padding[d] - a.residue, s);
+    return AxisGrid{s * q_lo + a.residue - p.padding[d], std::max<int64_t>(q_hi - q_lo + 1, 0), q_lo + a.base};
+}
+
+// Writes bias[channel] (or 0) to every element of `out` (a strided view, PyTorch order).
 void fill_channels(const TensorView &out, const std::vector<int64_t> &strides, const float *bias) {
     const int rank = (int)out.sizes.size();
     std::vector<int64_t> index(rank, 0);
@@ -192,8 +230,8 @@ void fill_channels(const TensorView &out, const std::vector<int64_t> &strides, c
 struct Buffer {
     halide_buffer_t buffer{};
     halide_dimension_t dims[8]{};
-    void init(void *host, int dimensions) {
-        buffer.host = static_cast<uint8_t *>(host);
+    void init(const void *host, int dimensions) {
+        buffer.host = static_cast<uint8_t *>(const_cast<void *>(host));
         buffer.type = halide_type_t(halide_type_float, 32);
         buffer.dimensions = dimensions;
         buffer.dim = dims;
@@ -206,6 +244,227 @@ struct Buffer {
 
 }  // namespace
 
+// The packed weights of every phase, and what run() needs to lay the phases over an output.
+struct ConvTransposePlan::Impl {
+    ConvTransposeOptions options;
+    std::vector<int64_t> weight_sizes;
+    ConvTransposeShape shape;  // weight and option fields only
+    int64_t cig = 0, cog = 0, pad_channels = 0, pad_groups = 0;
+    bool depthwise = false;
+    std::vector<float> bias;         // C_out values (zeros without a bias), for tap-less phases
+    std::vector<float> packed_bias;  // (channel within group [padded], group [padded])
+    struct Phase {
+        std::array<AxisTaps, kMaxSpatial> axes;
+        int64_t tap_count = 0;   // product of the axes' taps; 0: no tap reaches the phase
+        size_t weight_offset = 0;
+    };
+    std::vector<Phase> phases;
+    std::vector<float> packed;  // every phase's weights, one after the other
+};
+
+ConvTransposePlan::ConvTransposePlan() = default;
+ConvTransposePlan::~ConvTransposePlan() { delete impl_; }
+ConvTransposePlan::ConvTransposePlan(ConvTransposePlan &&other) noexcept : impl_(other.impl_) { other.impl_ = nullptr; }
+ConvTransposePlan &ConvTransposePlan::operator=(ConvTransposePlan &&other) noexcept {
+    std::swap(impl_, other.impl_);
+    return *this;
+}
+
+Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bias, const ConvTransposeOptions &options) {
+    Status status = detail::check_tensor(weight, "weight", 3, 5);
+    if (!status.ok()) return status;
+    auto plan = std::make_unique<Impl>();
+    ConvTransposeShape &p = plan->shape;
+    status = check_weight_options(weight.sizes, options, &p);
+    if (!status.ok()) return status;
+    if (bias) {
+        status = detail::check_tensor(*bias, "bias", 1, 1);
+        if (!status.ok()) return status;
+        if (bias->sizes[0] != p.out_channels) {
+            return Status(StatusCode::ShapeMismatch, "bias has " + std::to_string(bias->sizes[0]) +
+                                                         " elements, expected C_out = " + std::to_string(p.out_channels));
+        }
+    }
+    status = detail::check_halide_addressable(weight, "weight");
+    if (!status.ok()) return status;
+    plan->options = options;
+    plan->weight_sizes = weight.sizes;
+    const int spatial = p.spatial;
+    const int64_t groups = p.groups, cig = p.in_channels / groups, cog = p.out_channels / groups;
+    plan->cig = cig;
+    plan->cog = cog;
+    plan->depthwise = cig == 1 && cog == 1 && groups > 1;
+    plan->pad_channels = plan->depthwise ? 1 : round_up(cog, kConvChannelPad);
+    plan->pad_groups = plan->depthwise ? round_up(groups, kConvChannelPad) : groups;
+
+    plan->bias.assign(p.out_channels, 0.0f);
+    if (bias) {
+        const std::vector<int64_t> b_strides = detail::strides_of(*bias);
+        for (int64_t c = 0; c < p.out_channels; c++) plan->bias[c] = static_cast<const float *>(bias->data)[c * b_strides[0]];
+    }
+    plan->packed_bias.assign(plan->pad_channels * plan->pad_groups, 0.0f);
+    for (int64_t g = 0; g < groups; g++) {
+        for (int64_t c = 0; c < cog; c++) plan->packed_bias[g * plan->pad_channels + c] = plan->bias[g * cog + c];
+    }
+
+    // Phases: one residue per stride step in each dim; each with its own slice of `packed`.
+    // Which phase and tap each kernel position feeds, per dim: the kernel is read once.
+    std::vector<std::vector<AxisTaps>> residues(spatial);
+    std::array<std::vector<std::pair<int64_t, int64_t>>, kMaxSpatial> slot;  // k -> (residue, m)
+    for (int d = 0; d < spatial; d++) {
+        slot[d].assign(p.kernel[d], {-1, 0});
+        for (int64_t r = 0; r < p.stride[d]; r++) {
+            residues[d].push_back(axis_taps(p, d, r));
+            const AxisTaps &a = residues[d].back();
+            for (int64_t m = 0; m < a.taps; m++) slot[d][a.first_tap + m * a.tap_stride] = {r, m};
+        }
+    }
+    size_t total = 0;
+    std::array<int64_t, kMaxSpatial> residue{};
+    while (true) {
+        Impl::Phase phase;
+        phase.tap_count = 1;
+        for (int d = 0; d < spatial; d++) {
+            phase.axes[d] = residues[d][residue[d]];
+            phase.tap_count *= phase.axes[d].taps;
+        }
+        phase.weight_offset = total;
+        total += phase.tap_count * cig * plan->pad_channels * plan->pad_groups;
+        plan->phases.push_back(phase);
+        int d = spatial - 1;
+        for (; d >= 0; d--) {
+            if (++residue[d] < p.stride[d]) break;
+            residue[d] = 0;
+        }
+        if (d < 0) break;
+    }
+    plan->packed.assign(total, 0.0f);
+
+    // Packed layout, per phase: (channel within group [padded], input channel within group,
+    // taps (last spatial dim fastest), group), or for depthwise (group [padded], taps).
+    const std::vector<int64_t> w_strides = detail::strides_of(weight);
+    const float *w = static_cast<const float *>(weight.data);
+    int64_t kernel_count = 1;
+    for (int d = 0; d < spatial; d++) kernel_count *= p.kernel[d];
+    for (int64_t k = 0; k < kernel_count; k++) {
+        int64_t rest = k, phase_index = 0, tap = 0, w_offset = 0;
+        for (int d = spatial - 1, phase_stride = 1, tap_stride = 1; d >= 0; d--) {
+            const int64_t kd = rest % p.kernel[d];
+            rest /= p.kernel[d];
+            w_offset += kd * w_strides[2 + d];
+            phase_index += slot[d][kd].first * phase_stride;
+            tap += slot[d][kd].second * tap_stride;
+            phase_stride *= p.stride[d];
+            tap_stride *= residues[d][slot[d][kd].first].taps;
+        }
+        const Impl::Phase &phase = plan->phases[phase_index];
+        float *dst_phase = plan->packed.data() + phase.weight_offset;
+        for (int64_t g = 0; g < groups; g++) {
+            for (int64_t ci = 0; ci < cig; ci++) {
+                const float *src = w + (g * cig + ci) * w_strides[0] + w_offset;
+                if (plan->depthwise) {
+                    dst_phase[tap * plan->pad_groups + g] = src[0];
+                    continue;
+                }
+                float *dst = dst_phase + ((g * phase.tap_count + tap) * cig + ci) * plan->pad_channels;
+                for (int64_t co = 0; co < cog; co++) dst[co] = src[co * w_strides[1]];
+            }
+        }
+    }
+    delete impl_;
+    impl_ = plan.release();
+    return Status::Ok();
+}
+
+Status ConvTransposePlan::run(const TensorView &input, const TensorView &output) const {
+    if (!impl_) return Status(StatusCode::InvalidArgument, "the plan is not prepared");
+    const Impl &plan = *impl_;
+    Status status = detail::check_tensor(input, "input", 3, 5);
+    if (!status.ok()) return status;
+    ConvTransposeShape p = plan.shape;
+    status = size_output(input.sizes, plan.weight_sizes, plan.options, &p);
+    if (status.ok()) status = detail::check_tensor(output, "output", 3, 5);
+    if (!status.ok()) return status;
+    if (output.sizes != p.output_sizes) {
+        return Status(StatusCode::ShapeMismatch, "output has sizes " + detail::shape_string(output.sizes) +
+                                                     ", expected " + detail::shape_string(p.output_sizes));
+    }
+    for (const auto &[t, name] : {std::pair<const TensorView *, const char *>{&input, "input"}, {&output, "output"}}) {
+        status = detail::check_halide_addressable(*t, name);
+        if (!status.ok()) return status;
+    }
+    if (detail::element_count(output.sizes) == 0) return Status::Ok();  // N is 0
+
+    const int rank = (int)input.sizes.size(), spatial = p.spatial;
+    const int64_t groups = p.groups, cig = plan.cig, cog = plan.cog;
+    // channels_last when both tensors have dense channels (and more than one of them).
+    const bool channels_last = p.in_channels > 1 && p.out_channels > 1 && detail::unit_stride(input, 1) &&
+                               detail::unit_stride(output, 1);
+    const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, channels_last, plan.depthwise);
+    if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
+
+    const std::vector<int64_t> in_strides = detail::strides_of(input), out_strides = detail::strides_of(output);
+    Buffer bias_buf;
+    bias_buf.init(plan.packed_bias.data(), 2);
+    bias_buf.set(0, plan.pad_channels, 1);
+    bias_buf.set(1, plan.pad_groups, plan.pad_channels);
+
+    // Input: (spatial reversed..., channel within group, group, n).
+    Buffer in_buf;
+    in_buf.init(input.data, spatial + 3);
+    for (int i = 0; i < spatial; i++) in_buf.set(i, input.sizes[rank - 1 - i], in_strides[rank - 1 - i]);
+    in_buf.set(spatial, cig, in_strides[1]);
+    in_buf.set(spatial + 1, groups, cig * in_strides[1]);
+    in_buf.set(spatial + 2, p.batch, in_strides[0]);
+
+    for (const Impl::Phase &phase : plan.phases) {
+        std::array<AxisGrid, kMaxSpatial> grid;
+        TensorView view = output;  // the phase's outputs: a strided view of the output
+        view.strides = out_strides;
+        int64_t offset = 0;
+        bool empty = false;
+        for (int d = 0; d < spatial; d++) {
+            grid[d] = axis_grid(p, d, phase.axes[d]);
+            empty |= grid[d].count == 0;
+            offset += grid[d].first * out_strides[2 + d];
+            view.sizes[2 + d] = grid[d].count;
+            view.strides[2 + d] = p.stride[d] * out_strides[2 + d];
+        }
+        if (empty) continue;
+        view.data = static_cast<float *>(output.data) + offset;
+        if (phase.tap_count == 0) {  // no tap reaches these outputs: bias only
+            fill_channels(view, view.strides, plan.bias.data());
+            continue;
+        }
+        Buffer w_buf, out_buf;
+        w_buf.init(plan.packed.data() + phase.weight_offset, spatial + 3);
+        int64_t stride = plan.depthwise ? plan.pad_groups : plan.pad_channels * cig;
+        w_buf.set(0, plan.pad_channels, 1);
+        w_buf.set(1, cig, plan.pad_channels);
+        for (int i = 0; i < spatial; i++) {  // Halide tap dim i is PyTorch spatial dim spatial-1-i
+            w_buf.set(2 + i, phase.axes[spatial - 1 - i].taps, stride);
+            stride *= phase.axes[spatial - 1 - i].taps;
+        }
+        w_buf.set(spatial + 2, plan.pad_groups, plan.depthwise ? 1 : stride);
+        out_buf.init(view.data, spatial + 3);
+        for (int i = 0; i < spatial; i++) out_buf.set(i, view.sizes[rank - 1 - i], view.strides[rank - 1 - i]);
+        out_buf.set(spatial, cog, out_strides[1]);
+        out_buf.set(spatial + 1, groups, cog * out_strides[1]);
+        out_buf.set(spatial + 2, p.batch, out_strides[0]);
+        int32_t in_offset[kMaxSpatial] = {0, 0, 0}, tap_step[kMaxSpatial] = {1, 1, 1};
+        for (int i = 0; i < spatial; i++) {
+            in_offset[i] = (int32_t)grid[spatial - 1 - i].in_offset;
+            tap_step[i] = (int32_t)phase.axes[spatial - 1 - i].tap_step;
+        }
+        status = detail::run_pipeline("conv_transpose", [&](void *user_context) {
+            return kernel(user_context, &in_buf.buffer, &w_buf.buffer, &bias_buf.buffer, in_offset[0], tap_step[0],
+                          in_offset[1], tap_step[1], in_offset[2], tap_step[2], &out_buf.buffer);
+        });
+        if (!status.ok()) return status;
+    }
+    return Status::Ok();
+}
+
 Status conv_transpose_output_sizes(const std::vector<int64_t> &input_sizes, const std::vector<int64_t> &weight_sizes,
                                    const ConvTransposeOptions &options, std::vector<int64_t> *output_sizes) {
     if (!output_sizes) return invalid("output_sizes is null");
@@ -217,164 +476,17 @@ Status conv_transpose_output_sizes(const std::vector<int64_t> &input_sizes, cons
 
 Status conv_transpose(const TensorView &input, const TensorView &weight, const TensorView *bias,
                       const TensorView &output, const ConvTransposeOptions &options) {
+    // Every check before any packing, so that bad input costs nothing and writes nothing.
     Status status = detail::check_tensor(input, "input", 3, 5);
     if (status.ok()) status = detail::check_tensor(weight, "weight", 3, 5);
     if (!status.ok()) return status;
-    ConvTransposeShape p;
-    status = plan_shape(input.sizes, weight.sizes, options, &p);
-    if (status.ok()) status = detail::check_tensor(output, "output", 3, 5);
+    ConvTransposeShape shape;
+    status = plan_shape(input.sizes, weight.sizes, options, &shape);
     if (!status.ok()) return status;
-    if (output.sizes != p.output_sizes) {
-        return Status(StatusCode::ShapeMismatch, "output has sizes " + detail::shape_string(output.sizes) +
-                                                     ", expected " + detail::shape_string(p.output_sizes));
-    }
-    if (bias) {
-        status = detail::check_tensor(*bias, "bias", 1, 1);
-        if (!status.ok()) return status;
-        if (bias->sizes[0] != p.out_channels) {
-            return Status(StatusCode::ShapeMismatch, "bias has " + std::to_string(bias->sizes[0]) +
-                                                         " elements, expected C_out = " + std::to_string(p.out_channels));
-        }
-    }
-    for (const auto &[t, name] : {std::pair<const TensorView *, const char *>{&input, "input"}, {&weight, "weight"}, {&output, "output"}}) {
-        status = detail::check_halide_addressable(*t, name);
-        if (!status.ok()) return status;
-    }
-    if (detail::element_count(output.sizes) == 0) return Status::Ok();  // N is 0
-
-    const int rank = (int)input.sizes.size(), spatial = p.spatial;
-    const int64_t groups = p.groups, cig = p.in_channels / groups, cog = p.out_channels / groups;
-    const bool depthwise = cig == 1 && cog == 1 && groups > 1;
-    const bool channels_last = p.in_channels > 1 && p.out_channels > 1 && detail::unit_stride(input, 1) &&
-                               detail::unit_stride(output, 1);
-    const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, channels_last, depthwise);
-    if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
-
-    const std::vector<int64_t> in_strides = detail::strides_of(input), out_strides = detail::strides_of(output),
-                               w_strides = detail::strides_of(weight);
-    const float *w = static_cast<const float *>(weight.data);
-    std::vector<float> bias_values(p.out_channels, 0.0f);
-    if (bias) {
-        const std::vector<int64_t> b_strides = detail::strides_of(*bias);
-        for (int64_t c = 0; c < p.out_channels; c++) bias_values[c] = static_cast<const float *>(bias->data)[c * b_strides[0]];
-    }
-
-    // Bias, padded: (channel within group [padded], group) or, depthwise, (1, group [padded]).
-    const int64_t pad_channels = depthwise ? 1 : round_up(cog, kConvChannelPad);
-    const int64_t pad_groups = depthwise ? round_up(groups, kConvChannelPad) : groups;
-    std::vector<float> packed_bias(pad_channels * pad_groups, 0.0f);
-    for (int64_t g = 0; g < groups; g++) {
-        for (int64_t c = 0; c < cog; c++) packed_bias[g * pad_channels + c] = bias_values[g * cog + c];
-    }
-    Buffer bias_buf;
-    bias_buf.init(packed_bias.data(), 2);
-    bias_buf.set(0, pad_channels, 1);
-    bias_buf.set(1, pad_groups, pad_channels);
-
-    // Input: (spatial reversed..., channel within group, group, n).
-    Buffer in_buf;
-    in_buf.init(input.data, spatial + 3);
-    for (int i = 0; i < spatial; i++) in_buf.set(i, input.sizes[rank - 1 - i], in_strides[rank - 1 - i]);
-    in_buf.set(spatial, cig, in_strides[1]);
-    in_buf.set(spatial + 1, groups, cig * in_strides[1]);
-    in_buf.set(spatial + 2, p.batch, in_strides[0]);
-
-    // Every phase: one residue per stride step in each dim.
-    std::array<int64_t, kMaxSpatial> residue{};
-    std::vector<float> packed;
-    while (true) {
-        std::array<AxisPhase, kMaxSpatial> axes;
-        bool empty = false, no_taps = false;
-        int64_t tap_count = 1;
-        for (int d = 0; d < spatial; d++) {
-            axes[d] = axis_phase(p, d, residue[d]);
-            empty |= axes[d].count == 0;
-            no_taps |= axes[d].taps == 0;
-            tap_count *= std::max<int64_t>(axes[d].taps, 1);
-        }
-        if (!empty) {
-            // The phase's outputs: a strided view of the output.
-            TensorView grid = output;
-            grid.strides = out_strides;
-            int64_t offset = 0;
-            for (int d = 0; d < spatial; d++) {
-                offset += axes[d].first * out_strides[2 + d];
-                grid.sizes[2 + d] = axes[d].count;
-                grid.strides[2 + d] = p.stride[d] * out_strides[2 + d];
-            }
-            grid.data = static_cast<float *>(output.data) + offset;
-            if (no_taps) {
-                fill_channels(grid, grid.strides, bias_values.data());  // no tap reaches these outputs
-            } else {
-                // Weights: (channel within group, input channel within group, taps reversed..., group),
-                // dense with output channels innermost, or groups innermost for depthwise.
-                packed.assign(pad_channels * cig * tap_count * pad_groups, 0.0f);
-                std::array<int64_t, kMaxSpatial> m{};
-                for (int64_t t = 0; t < tap_count; t++) {
-                    int64_t rest = t, w_tap = 0;
-                    for (int d = spatial - 1; d >= 0; d--) {  // t runs over taps with the last spatial dim fastest
-                        m[d] = rest % axes[d].taps;
-                        rest /= axes[d].taps;
-                        w_tap += (axes[d].first_tap + m[d] * axes[d].tap_stride) * w_strides[2 + d];
-                    }
-                    for (int64_t g = 0; g < groups; g++) {
-                        for (int64_t ci = 0; ci < cig; ci++) {
-                            const float *src = w + (g * cig + ci) * w_strides[0] + w_tap;
-                            float *dst = depthwise ? &packed[t * pad_groups + g]
-                                                   : &packed[((g * tap_count + t) * cig + ci) * pad_channels];
-                            for (int64_t co = 0; co < cog; co++) dst[co] = src[co * w_strides[1]];
-                        }
-                    }
-                }
-                Buffer w_buf;
-                w_buf.init(packed.data(), spatial + 3);
-                if (depthwise) {
-                    w_buf.set(0, 1, 1);
-                    w_buf.set(1, 1, 1);
-                    int64_t stride = pad_groups;
-                    for (int i = 0; i < spatial; i++) {  // Halide dim 2 + i is PyTorch spatial dim spatial-1-i
-                        const int d = spatial - 1 - i;
-                        w_buf.set(2 + i, axes[d].taps, stride);
-                        stride *= axes[d].taps;
-                    }
-                    w_buf.set(spatial + 2, pad_groups, 1);
-                } else {
-                    w_buf.set(0, pad_channels, 1);
-                    w_buf.set(1, cig, pad_channels);
-                    int64_t stride = pad_channels * cig;
-                    for (int i = 0; i < spatial; i++) {
-                        const int d = spatial - 1 - i;
-                        w_buf.set(2 + i, axes[d].taps, stride);
-                        stride *= axes[d].taps;
-                    }
-                    w_buf.set(spatial + 2, groups, stride);
-                }
-                Buffer out_buf;
-                out_buf.init(grid.data, spatial + 3);
-                for (int i = 0; i < spatial; i++) out_buf.set(i, grid.sizes[rank - 1 - i], grid.strides[rank - 1 - i]);
-                out_buf.set(spatial, cog, out_strides[1]);
-                out_buf.set(spatial + 1, groups, cog * out_strides[1]);
-                out_buf.set(spatial + 2, p.batch, out_strides[0]);
-                int32_t in_offset[kMaxSpatial] = {0, 0, 0}, tap_step[kMaxSpatial] = {1, 1, 1};
-                for (int i = 0; i < spatial; i++) {
-                    in_offset[i] = (int32_t)axes[spatial - 1 - i].in_offset;
-                    tap_step[i] = (int32_t)axes[spatial - 1 - i].tap_step;
-                }
-                status = detail::run_pipeline("conv_transpose", [&](void *user_context) {
-                    return kernel(user_context, &in_buf.buffer, &w_buf.buffer, &bias_buf.buffer, in_offset[0], tap_step[0],
-                                  in_offset[1], tap_step[1], in_offset[2], tap_step[2], &out_buf.buffer);
-                });
-                if (!status.ok()) return status;
-            }
-        }
-        int d = spatial - 1;
-        for (; d >= 0; d--) {
-            if (++residue[d] < p.stride[d]) break;
-            residue[d] = 0;
-        }
-        if (d < 0) break;
-    }
-    return Status::Ok();
+    ConvTransposePlan plan;
+    status = plan.prepare(weight, bias, options);
+    if (status.ok()) status = plan.run(input, output);
+    return status;
 }
 
 }  // namespace hup

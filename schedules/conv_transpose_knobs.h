@@ -14,7 +14,11 @@ struct ConvTransposeCpuKnobs {
     int position_block = 0;  // positions per register tile (planar: vectors); 0: fill the registers
     int task_rows = 0;       // output rows (slices, 1-D: tiles) per parallel task; 0: default
 
-    int rows(int spatial_rank) const { return task_rows > 0 ? task_rows : spatial_rank == 1 ? 16 : 4; }
+    // 1-D tiles: channel-vector tiles are a few positions, position-vector ones a few vectors.
+    int rows(int spatial_rank, bool channel_vectors) const {
+        if (task_rows > 0) return task_rows;
+        return spatial_rank == 1 && channel_vectors ? 16 : 4;
+    }
 };
 
 }  // namespace hup

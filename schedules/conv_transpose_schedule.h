@@ -1,15 +1,14 @@
 // CPU schedule for the conv_transpose generator (one output phase), kept apart from its
 // algorithm. The recipe is a register-blocked direct convolution, as in Halide's
 // apps/conv_layer:
-//  1. The output is cut into register tiles of `channel_block` channels x `position_block`
-//     positions (channels_last: channels vectorised, positions unrolled), or of
-//     `vectors x lanes` positions x 4 channels (planar: positions vectorised, channels
-//     unrolled, weights broadcast). Depthwise variants tile groups instead of channels.
+//  1. The output is cut into register tiles of `channel_block` output channels (vectorised)
+//     x `position_block` positions (unrolled), in either layout; depthwise variants tile
+//     groups instead of channels (channels_last) or vectorise positions (planar).
 //  2. Each tile's sums live in registers: bias first, then the reduction over input channels
 //     (innermost: one broadcast and a few fused multiply-adds per channel) and over the taps.
-//  3. Rows of the output (positions in 1-D) go to parallel tasks of `task_rows`, fused with
-//     group and batch; each task first copies the input it reads, zero-padded, so that the
-//     inner loops never test bounds.
+//  3. Parallel tasks are a channel tile x a strip of `task_rows` rows (position tiles in 1-D)
+//     x a group, over every image; per image a task first copies the input it reads,
+//     zero-padded, so that the inner loops never test bounds.
 // Tiles are computed whole (bound_extent): the runtime pads the weights' output channels to a
 // multiple of kConvChannelPad, and the zero padding covers positions past the edge, so tail
 // tiles read valid memory and only the output store is guarded.
@@ -43,62 +42,70 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     out.dim(0).set_stride(Expr());
     if (depthwise) weight.dim(0).set_stride(Expr());  // packed with groups innermost
 
-    // The register tile. `vec` is the vectorised dim, `blocked` the unrolled one.
-    const Var vec = channels_last ? (depthwise ? g : co) : x;
+    // The register tile. `vec` is the vectorised dim, `blocked` the unrolled one. Output
+    // channels are vectorised in either layout: each output sums C_in x taps products, so a
+    // planar output's scattered channel stores cost little, while a tile of positions would
+    // mostly fall off the edge of the small grids of a DCGAN's first layers. Depthwise sums
+    // only the taps, so planar depthwise vectorises positions instead.
+    const bool channel_vectors = channels_last || !depthwise;
+    const Var vec = channel_vectors ? (depthwise ? g : co) : x;
+    const Var blocked = channel_vectors ? x : co;
     int vec_tile, blocked_tile;
-    Var blocked = x;
-    if (channels_last) {
+    if (channel_vectors) {
         vec_tile = std::clamp(knobs.channel_block / lanes, 1, kConvChannelPad / lanes) * lanes;
         blocked_tile = knobs.position_block > 0 ? knobs.position_block
                                                 : std::min(12, (registers - 4) / (vec_tile / lanes));
     } else {
-        blocked = co;
         vec_tile = (knobs.position_block > 0 ? knobs.position_block : 3) * lanes;
-        blocked_tile = depthwise ? 1 : 4;
+        blocked_tile = 1;
     }
 
     Var vec_o("vec_o"), vec_i("vec_i"), blk_o("blk_o"), blk_i("blk_i"), strip("strip"), row("row"), task("task");
     Func output = out;
     output.split(vec, vec_o, vec_i, vec_tile, TailStrategy::GuardWithIf);
     if (blocked_tile > 1) output.split(blocked, blk_o, blk_i, blocked_tile, TailStrategy::GuardWithIf);
-    const Var pos_o = channels_last ? blk_o : vec_o;   // the tile loop over positions
-    const Var chan_o = channels_last ? vec_o : blk_o;  // ... and over channels (or groups)
-    const bool channel_tiles = channels_last || blocked_tile > 1;
+    const Var pos_o = channel_vectors ? blk_o : vec_o;   // the tile loop over positions
+    const Var chan_o = channel_vectors ? vec_o : blk_o;  // ... and over channels (or groups)
+    const bool channel_tiles = channel_vectors;
 
-    // Loops, innermost first: the tile, positions, channel tiles, the other spatial dims, then
-    // groups and batch. Tasks are strips of rows (of position tiles in 1-D), fused with groups
-    // and batch; inside a strip, each channel tile runs over all its rows, so that the tile's
-    // weights stay in L1 and the strip's input in L2.
-    std::vector<Var> batch_dims;  // outside the spatial dims, fused into tasks
+    // Loops, innermost first: the tile, positions, the other spatial dims, the batch, channel
+    // tiles, strips of rows (of position tiles in 1-D), then groups. Tasks fuse channel tiles,
+    // strips and groups, and run every image of the batch, so that a task's weights (one
+    // channel tile's) stay in L1/L2 across images: with few positions per image and many
+    // channels (DCGAN's first layers) that is what keeps the weights out of memory.
+    std::vector<Var> batch_dims;  // outside the strips, fused into tasks (n stays inside)
     if (depthwise) {
-        batch_dims = channels_last ? std::vector<Var>{co, n} : std::vector<Var>{co, g, n};
+        batch_dims = channels_last ? std::vector<Var>{co} : std::vector<Var>{co, g};
     } else {
-        batch_dims = {g, n};
+        batch_dims = {g};
     }
     std::vector<VarOrRVar> loops = {vec_i};
     if (blocked_tile > 1) loops.push_back(blk_i);
     if (rank > 1) loops.push_back(pos_o);
-    if (channel_tiles) loops.push_back(chan_o);
     for (int d = 1; d < rank; d++) loops.push_back(dims[d]);
     if (rank == 1) loops.push_back(pos_o);
+    loops.push_back(n);
+    if (channel_tiles) loops.push_back(chan_o);
     for (const Var &v : batch_dims) loops.push_back(v);
     output.reorder(loops);
 
     const Var rows_of = rank == 1 ? pos_o : dims[rank - 1];
-    output.split(rows_of, strip, row, knobs.rows(rank), TailStrategy::GuardWithIf);
+    output.split(rows_of, strip, row, knobs.rows(rank, channel_vectors), TailStrategy::GuardWithIf);
     if (channel_tiles) {
-        std::vector<VarOrRVar> strip_loops;  // the strip's spatial loops, innermost first
-        for (int d = 1; d + 1 < rank; d++) strip_loops.push_back(dims[d]);
-        strip_loops.push_back(row);
-        strip_loops.push_back(chan_o);
-        output.reorder(strip_loops);
+        output.reorder(n, chan_o, strip);
+    } else {
+        output.reorder(n, strip);
     }
-    Var fused = strip;
+    Var fused = channel_tiles ? chan_o : strip;
+    if (channel_tiles) {
+        output.fuse(chan_o, strip, task);
+        fused = task;
+    }
     for (const Var &v : batch_dims) {
         output.fuse(fused, v, task);
         fused = task;
     }
-    output.parallel(task).vectorize(vec_i);
+    output.parallel(fused).vectorize(vec_i);
     if (blocked_tile > 1) output.unroll(blk_i);
     const Var tile_loop = rank == 1 ? row : pos_o;
 
@@ -112,9 +119,9 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
     if (blocked_tile > 1) conv.update().unroll(blocked);
 
-    // The task's input, zero-padded, dense along the vectorised dim.
+    // Each image's input for the task, zero-padded, dense along the vectorised dim.
     const std::vector<Var> args = padded.args();
-    padded.compute_at(output, task);
+    padded.compute_at(output, n);
     if (channels_last) {
         const Var dense = depthwise ? args[rank + 1] : args[rank];
         std::vector<Var> storage = {dense};

@@ -94,6 +94,26 @@ HUP_API Status conv_transpose_output_sizes(const std::vector<int64_t> &input_siz
 HUP_API Status conv_transpose(const TensorView &input, const TensorView &weight, const TensorView *bias,
                               const TensorView &output, const ConvTransposeOptions &options);
 
+// conv_transpose with the weights (and bias) packed once, for repeated calls with constant
+// weights (inference). prepare() copies what it needs: the caller's weight and bias may change
+// or go away afterwards without affecting the plan. run() takes any input whose channels match
+// and applies the options given to prepare(). A default-constructed plan runs nothing.
+class HUP_API ConvTransposePlan {
+public:
+    ConvTransposePlan();
+    ~ConvTransposePlan();
+    ConvTransposePlan(ConvTransposePlan &&) noexcept;
+    ConvTransposePlan &operator=(ConvTransposePlan &&) noexcept;
+
+    Status prepare(const TensorView &weight, const TensorView *bias, const ConvTransposeOptions &options);
+    Status run(const TensorView &input, const TensorView &output) const;
+
+    struct Impl;
+
+private:
+    Impl *impl_ = nullptr;
+};
+
 // The size of the thread pool that every operator uses (Halide's). n <= 0 restores the default.
 HUP_API void set_num_threads(int n);
 
