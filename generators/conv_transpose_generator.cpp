@@ -25,6 +25,8 @@ public:
     // One input and one output channel per group: vectorised across groups (channels_last) or
     // positions (planar) instead of across output channels.
     GeneratorParam<bool> depthwise{"depthwise", false};
+    // What the register tiles vectorise: output channels, or positions (few output channels).
+    GeneratorParam<Tiling> tiling{"tiling", Tiling::Channels, tiling_names()};
     // Schedule knobs (schedules/conv_transpose_schedule.h); autotuning overrides them.
     GeneratorParam<int> channel_block{"channel_block", ConvTransposeCpuKnobs{}.channel_block};
     GeneratorParam<int> position_block{"position_block", ConvTransposeCpuKnobs{}.position_block};
@@ -88,7 +90,7 @@ public:
         knobs.channel_block = channel_block;
         knobs.position_block = position_block;
         knobs.task_rows = task_rows;
-        schedule_conv_transpose_cpu(get_target(), layout, depthwise, knobs, dims, r, padded, conv, in, weight, out);
+        schedule_conv_transpose_cpu(get_target(), layout, tiling, depthwise, knobs, dims, r, padded, conv, in, weight, out);
     }
 };
 

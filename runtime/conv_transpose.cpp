@@ -15,6 +15,8 @@ namespace hup {
 namespace {
 
 constexpr int kMaxSpatial = 3;
+// Planar phases with rows of at least this many outputs take position-vector tiles.
+constexpr int64_t kPlanarPositionRow = 24;
 
 Status invalid(const std::string &message) { return Status(StatusCode::InvalidArgument, message); }
 
@@ -400,7 +402,13 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     // channels_last when both tensors have dense channels (and more than one of them).
     const bool channels_last = p.in_channels > 1 && p.out_channels > 1 && detail::unit_stride(input, 1) &&
                                detail::unit_stride(output, 1);
-    const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, channels_last, plan.depthwise);
+    // Register tiles of output-channel vectors, unless there are too few channels to fill one
+    // vector, or (planar) the rows are long enough for vectors of positions, whose stores are
+    // dense where channel vectors would scatter.
+    const int64_t grid_row = (p.out[spatial - 1] + p.stride[spatial - 1] - 1) / p.stride[spatial - 1];
+    const bool position_tiles = cog < 8 || (!channels_last && grid_row >= kPlanarPositionRow);
+    const detail::ConvTransposeKernel kernel =
+        detail::find_conv_transpose_kernel(spatial, channels_last, position_tiles, plan.depthwise);
     if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
 
     const std::vector<int64_t> in_strides = detail::strides_of(input), out_strides = detail::strides_of(output);

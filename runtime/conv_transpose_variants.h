@@ -12,8 +12,9 @@ using ConvTransposeKernel = int (*)(const void *user_context, halide_buffer_t *i
                                     int32_t in_offset_y, int32_t tap_step_y, int32_t in_offset_z,
                                     int32_t tap_step_z, halide_buffer_t *out);
 
-// Returns null when no such variant is built.
-ConvTransposeKernel find_conv_transpose_kernel(int spatial_rank, bool channels_last, bool depthwise);
+// position_tiles: the register tiles vectorise positions rather than output channels (ignored
+// for depthwise, whose layout decides). Returns null when no such variant is built.
+ConvTransposeKernel find_conv_transpose_kernel(int spatial_rank, bool channels_last, bool position_tiles, bool depthwise);
 
 }  // namespace detail
 }  // namespace hup

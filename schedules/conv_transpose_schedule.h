@@ -1,9 +1,10 @@
 // CPU schedule for the conv_transpose generator (one output phase), kept apart from its
 // algorithm. The recipe is a register-blocked direct convolution, as in Halide's
 // apps/conv_layer:
-//  1. The output is cut into register tiles of `channel_block` output channels (vectorised)
-//     x `position_block` positions (unrolled), in either layout; depthwise variants tile
-//     groups instead of channels (channels_last) or vectorise positions (planar).
+//  1. The output is cut into register tiles: `channel_block` output channels (vectorised) x
+//     `position_block` positions (unrolled), or for few output channels `position_block`
+//     vectors of positions x 4 channels; depthwise variants tile groups (channels_last) or
+//     positions (planar) instead.
 //  2. Each tile's sums live in registers: bias first, then the reduction over input channels
 //     (innermost: one broadcast and a few fused multiply-adds per channel) and over the taps.
 //  3. Parallel tasks are a channel tile x a strip of `task_rows` rows (position tiles in 1-D)
@@ -15,6 +16,8 @@
 #pragma once
 
 #include <algorithm>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "Halide.h"
@@ -23,7 +26,14 @@
 
 namespace hup {
 
-inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout layout, bool depthwise,
+// What the register tile vectorises (a GeneratorParam: the loop structure differs).
+enum class Tiling { Channels, Positions };
+
+inline std::map<std::string, Tiling> tiling_names() {
+    return {{"channels", Tiling::Channels}, {"positions", Tiling::Positions}};
+}
+
+inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout layout, Tiling tiling, bool depthwise,
                                         const ConvTransposeCpuKnobs &knobs, const std::vector<Halide::Var> &dims,
                                         const Halide::RDom &r, Halide::Func padded, Halide::Func conv,
                                         Halide::GeneratorInput<Halide::Buffer<float>> &in,
@@ -42,12 +52,14 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     out.dim(0).set_stride(Expr());
     if (depthwise) weight.dim(0).set_stride(Expr());  // packed with groups innermost
 
-    // The register tile. `vec` is the vectorised dim, `blocked` the unrolled one. Output
-    // channels are vectorised in either layout: each output sums C_in x taps products, so a
-    // planar output's scattered channel stores cost little, while a tile of positions would
-    // mostly fall off the edge of the small grids of a DCGAN's first layers. Depthwise sums
-    // only the taps, so planar depthwise vectorises positions instead.
-    const bool channel_vectors = channels_last || !depthwise;
+    // The register tile. `vec` is the vectorised dim, `blocked` the unrolled one.
+    //  - Channel vectors (the default): output channels vectorised, positions unrolled. Each
+    //    output sums C_in x taps products, so even a planar output's scattered channel stores
+    //    cost little, and small grids (a DCGAN's first layers) fill the tile.
+    //  - Position vectors: positions vectorised, output channels unrolled with broadcast
+    //    weights; for few output channels, and for planar depthwise (groups in other variants).
+    const bool position_vectors = depthwise ? !channels_last : tiling == Tiling::Positions;
+    const bool channel_vectors = !position_vectors;
     const Var vec = channel_vectors ? (depthwise ? g : co) : x;
     const Var blocked = channel_vectors ? x : co;
     int vec_tile, blocked_tile;
@@ -57,7 +69,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
                                                 : std::min(12, (registers - 4) / (vec_tile / lanes));
     } else {
         vec_tile = (knobs.position_block > 0 ? knobs.position_block : 3) * lanes;
-        blocked_tile = 1;
+        blocked_tile = depthwise ? 1 : 4;
     }
 
     Var vec_o("vec_o"), vec_i("vec_i"), blk_o("blk_o"), blk_i("blk_i"), strip("strip"), row("row"), task("task");
@@ -66,7 +78,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     if (blocked_tile > 1) output.split(blocked, blk_o, blk_i, blocked_tile, TailStrategy::GuardWithIf);
     const Var pos_o = channel_vectors ? blk_o : vec_o;   // the tile loop over positions
     const Var chan_o = channel_vectors ? vec_o : blk_o;  // ... and over channels (or groups)
-    const bool channel_tiles = channel_vectors;
+    const bool channel_tiles = channel_vectors || blocked_tile > 1;
 
     // Loops, innermost first: the tile, positions, the other spatial dims, the batch, channel
     // tiles, strips of rows (of position tiles in 1-D), then groups. Tasks fuse channel tiles,
@@ -112,17 +124,19 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     // The register tile: whole, vectorised along `vec`, unrolled along the other tile dim.
     conv.compute_at(output, tile_loop).bound_extent(vec, vec_tile);
     if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);
-    conv.reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
+    conv.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
     if (blocked_tile > 1) conv.unroll(blocked);
     std::vector<VarOrRVar> update_loops = {vec, blocked};
     for (int i = 0; i < r.dimensions(); i++) update_loops.push_back(r[i]);
     conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
     if (blocked_tile > 1) conv.update().unroll(blocked);
 
-    // Each image's input for the task, zero-padded, dense along the vectorised dim.
+    // Each image's input for the task, zero-padded: channel-innermost for channel vectors (the
+    // tile broadcasts one position's channels in turn, so they stream from consecutive
+    // addresses; a planar input is transposed on the way), x-innermost for position vectors.
     const std::vector<Var> args = padded.args();
     padded.compute_at(output, n);
-    if (channels_last) {
+    if (channel_vectors) {
         const Var dense = depthwise ? args[rank + 1] : args[rank];
         std::vector<Var> storage = {dense};
         for (const Var &v : args) {
@@ -135,7 +149,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         padded.vectorize(args[0], lanes, TailStrategy::GuardWithIf);
         padded.specialize(in.dim(0).stride() == 1);
     }
-    if (channels_last) output.specialize(out.dim(depthwise ? rank + 1 : rank).stride() == 1);
+    if (channels_last && channel_vectors) output.specialize(out.dim(depthwise ? rank + 1 : rank).stride() == 1);
 }
 
 }  // namespace hup
