@@ -1,43 +1,24 @@
-// hup_bench: hup::interpolate against libtorch, oneDNN, XNNPACK, OpenCV and a memory copy.
+// hup::interpolate against libtorch, oneDNN, XNNPACK, OpenCV and a memory copy.
 //
-// Every benchmark is named interp/<case>/<library>. bench/run_bench.sh runs one library at a
-// time (--benchmark_filter='/<library>$') so that the libraries' thread pools never compete
-// for the cores, and bench/report.py turns the JSON into a table.
-//
-// A peer is registered for a case only where its semantics are PyTorch's. Before timing, each
-// library's result is compared with libtorch's (a warning on stderr and the `max_abs_diff`
-// counter in the JSON; nothing fails).
-#include <benchmark/benchmark.h>
-#include <omp.h>
-#include <pthreadpool.h>
-#include <xnnpack.h>
-
-#include <oneapi/dnnl/dnnl.hpp>
+// Every benchmark is named interp/<case>/<library> (harness: bench_common.h), and
+// bench/report.py turns the JSON into a table. A peer is registered for a case only where its
+// semantics are PyTorch's. Each library's result is compared with libtorch's before timing
+// (the `max_abs_diff` counter).
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
-#include <torch/version.h>
 
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <functional>
-#include <memory>
 #include <optional>
-#include <sstream>
-#include <stdexcept>
-#include <string>
 #include <unordered_map>
-#include <vector>
 
+#include "bench_common.h"
 #include "hup/hup.h"
 #include "hup/torch.h"
 
+namespace hup_bench {
 namespace {
 
-constexpr int kThreads = 2;             // every library gets this many threads
-constexpr double kWarmUpSeconds = 0.2;  // untimed runs before each benchmark
 // Max |result - libtorch| accepted without a warning. Input is uniform in [0, 1): a different
 // convention (align_corners, pixel centres, taps) shows as differences of 1e-2 or more, while
 // computing the same scale in double rather than float (as the peers do for 1080 -> 224) moves
@@ -48,8 +29,6 @@ using hup::InterpolateMode;
 using hup::InterpolateOptions;
 
 // ---- cases ---------------------------------------------------------------------------------
-
-enum class Layout { Contiguous, ChannelsLast };
 
 struct Case {
     std::string name;
@@ -67,19 +46,10 @@ std::string mode_name(InterpolateMode mode) {
     return name;
 }
 
-template <typename T>
-std::string join(const std::vector<T> &values, char separator) {
-    std::ostringstream s;
-    for (size_t i = 0; i < values.size(); ++i) s << (i ? std::string(1, separator) : "") << values[i];
-    return s.str();
-}
-
 // e.g. nhwc_1x64x128x128_x2_bilinear_ac, nchw_1x3x1080x1920_to224x224_bicubic_aa.
 std::string case_name(const std::vector<int64_t> &sizes, Layout layout, const InterpolateOptions &o) {
-    static const char *const planar[] = {"ncw", "nchw", "ncdhw"};
-    static const char *const channels_last[] = {"nwc", "nhwc", "ndhwc"};
     std::ostringstream s;
-    s << (layout == Layout::Contiguous ? planar : channels_last)[sizes.size() - 3] << '_' << join(sizes, 'x');
+    s << layout_name(sizes.size(), layout) << '_' << join(sizes, 'x');
     s << (o.size.empty() ? "_x" + join(o.scale_factor, 'x') : "_to" + join(o.size, 'x'));
     s << '_' << mode_name(o.mode) << (o.align_corners.value_or(false) ? "_ac" : "") << (o.antialias ? "_aa" : "");
     return s.str();
@@ -131,16 +101,13 @@ const std::vector<Case> &cases() {
 
 // ---- problems: input, libtorch's result, a preallocated output ------------------------------
 
-at::MemoryFormat memory_format(const Case &c) {
-    if (c.layout == Layout::Contiguous) return at::MemoryFormat::Contiguous;
-    return c.sizes.size() == 5 ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::ChannelsLast;
-}
+at::MemoryFormat memory_format(const Case &c) { return hup_bench::memory_format(c.sizes.size(), c.layout); }
 
 at::Tensor torch_interpolate(const at::Tensor &input, const InterpolateOptions &o) {
     return hup::torch::reference_interpolate(input, o);
 }
 
-struct Problem {
+struct Problem : ProblemBase {
     explicit Problem(const Case &c) : c(c) {
         at::manual_seed(0);
         input = at::rand(c.sizes).contiguous(memory_format(c));
@@ -152,25 +119,11 @@ struct Problem {
 
     const Case &c;
     at::Tensor input;
-    at::Tensor expected;  // libtorch's result
-    at::Tensor output;    // preallocated in the case's layout, NaN until a library writes it
 };
 
 // ---- libraries -----------------------------------------------------------------------------
 
-struct Runner {
-    std::function<void()> run;
-    std::string label;  // shown in the JSON (e.g. oneDNN's implementation)
-};
-
-struct Library {
-    const char *name;
-    bool (*supports)(const Case &);
-    Runner (*prepare)(Problem &);  // throws std::exception where the library fails
-    bool writes_output;            // whether run() writes Problem::output (checked against libtorch)
-};
-
-bool any_case(const Case &) { return true; }
+using Library = hup_bench::Library<Case, Problem>;
 
 bool linear_family(InterpolateMode mode) {
     return mode == InterpolateMode::Linear || mode == InterpolateMode::Bilinear || mode == InterpolateMode::Trilinear;
@@ -199,7 +152,7 @@ bool onednn_supports(const Case &c) {
 }
 
 Runner prepare_onednn(Problem &p) {
-    static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    const dnnl::engine &engine = onednn_engine();
     auto desc = [](const at::Tensor &t) {  // nchw, nhwc, ncdhw, ncw: whatever the strides say
         return dnnl::memory::desc(t.sizes().vec(), dnnl::memory::data_type::f32, t.strides().vec());
     };
@@ -221,19 +174,6 @@ Runner prepare_onednn(Problem &p) {
 
 bool xnnpack_supports(const Case &c) {
     return c.options.mode == InterpolateMode::Bilinear && !c.options.antialias && c.sizes.size() == 4;
-}
-
-void xnn_check(xnn_status status, const char *what) {
-    if (status != xnn_status_success)
-        throw std::runtime_error(std::string(what) + " failed: xnn_status " + std::to_string(int(status)));
-}
-
-pthreadpool_t xnnpack_threadpool() {
-    static const pthreadpool_t pool = [] {
-        xnn_check(xnn_initialize(nullptr), "xnn_initialize");
-        return pthreadpool_create(kThreads);
-    }();
-    return pool;
 }
 
 // Flags 0 are half-pixel centres (align_corners=False); NCHW and NHWC take the same arguments,
@@ -310,101 +250,24 @@ Runner prepare_opencv(Problem &p) {
             "cv::resize x" + std::to_string(src.size())};
 }
 
-void parallel_copy(char *dst, const char *src, size_t bytes) {
-#pragma omp parallel num_threads(kThreads)
-    {
-        const size_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const size_t begin = bytes * t / nt / 64 * 64, end = t + 1 == nt ? bytes : bytes * (t + 1) / nt / 64 * 64;
-        std::memcpy(dst + begin, src + begin, end - begin);
-    }
-}
-
-// The roofline: a memcpy of (input + output bytes) / 2, so that it reads and writes as many
-// bytes in all as the case does.
-Runner prepare_copy(Problem &p) {
-    const int64_t floats = int64_t(p.bytes() / 2 / sizeof(float));
-    at::Tensor src = at::rand({floats}), dst = at::zeros({floats});
-    return {[src, dst] {
-                parallel_copy(static_cast<char *>(dst.data_ptr()), static_cast<const char *>(src.data_ptr()),
-                              src.nbytes());
-            },
-            ""};
-}
+// The roofline: a copy reading and writing as many bytes in all as the case does.
+Runner prepare_copy(Problem &p) { return copy_runner(p.bytes()); }
 
 const std::vector<Library> &libraries() {
     static const std::vector<Library> list = {
-        {"hup", any_case, prepare_hup, true},
-        {"libtorch", any_case, prepare_libtorch, false},
+        {"hup", any_case<Case>, prepare_hup, true},
+        {"libtorch", any_case<Case>, prepare_libtorch, false},
         {"onednn", onednn_supports, prepare_onednn, true},
         {"xnnpack", xnnpack_supports, prepare_xnnpack, true},
         {"opencv", opencv_supports, prepare_opencv, true},
-        {"copy", any_case, prepare_copy, false},
+        {"copy", any_case<Case>, prepare_copy, false},
     };
     return list;
 }
 
-// ---- running -------------------------------------------------------------------------------
-
-double max_abs_diff(const at::Tensor &a, const at::Tensor &b) {
-    return (a - b).abs().max().item<double>();  // NaN where a library left the output unwritten
-}
-
-struct Prepared {
-    std::string name;
-    std::unique_ptr<Problem> problem;
-    Runner runner;
-    double max_abs_diff = -1;  // -1: not compared (libtorch itself, the copy)
-    std::string error;
-};
-
-// The setup of the benchmark now running. Google Benchmark calls a benchmark's function several
-// times (warm-up, iteration estimate, repetitions): they share one setup and one check, and the
-// previous benchmark's buffers are freed before the next one allocates its own.
-Prepared &prepared(const std::string &name, const Case &c, const Library &lib) {
-    static Prepared current;
-    if (current.name == name) return current;
-    current = Prepared{};
-    current.name = name;
-    try {
-        current.problem = std::make_unique<Problem>(c);
-        current.runner = lib.prepare(*current.problem);
-        current.runner.run();
-        if (lib.writes_output) current.max_abs_diff = max_abs_diff(current.problem->output, current.problem->expected);
-    } catch (const std::exception &e) {
-        current.error = e.what();
-    }
-    if (!current.error.empty())
-        std::fprintf(stderr, "ERROR   %s: %s\n", name.c_str(), current.error.c_str());
-    else if (lib.writes_output)
-        std::fprintf(stderr, "%s %s: max |diff| vs libtorch = %.3g\n",
-                     current.max_abs_diff <= kTolerance ? "check  " : "WARNING", name.c_str(), current.max_abs_diff);
-    return current;
-}
-
-void run_benchmark(benchmark::State &state, const std::string &name, const Case &c, const Library &lib) {
-    Prepared &p = prepared(name, c, lib);
-    if (!p.error.empty()) {
-        state.SkipWithError(p.error.c_str());
-        return;
-    }
-    for (auto _ : state) p.runner.run();
-    state.SetBytesProcessed(int64_t(double(state.iterations()) * p.problem->bytes()));
-    state.counters["bytes"] = p.problem->bytes();
-    state.counters["max_abs_diff"] = p.max_abs_diff;
-    state.SetLabel(p.runner.label);
-}
-
-void register_benchmarks() {
-    for (const Case &c : cases())
-        for (const Library &lib : libraries()) {
-            if (!lib.supports(c)) continue;
-            const std::string name = "interp/" + c.name + "/" + lib.name;
-            benchmark::RegisterBenchmark(name.c_str(),
-                                         [name, &c, &lib](benchmark::State &s) { run_benchmark(s, name, c, lib); })
-                ->UseRealTime()
-                ->Unit(benchmark::kMillisecond)
-                ->MinWarmUpTime(kWarmUpSeconds);
-        }
+void counters(benchmark::State &state, const Problem &p) {
+    state.SetBytesProcessed(int64_t(double(state.iterations()) * p.bytes()));
+    state.counters["bytes"] = p.bytes();
 }
 
 // e.g. " (TBB ...)", from the build information, since it decides how cv::setNumThreads works.
@@ -418,26 +281,12 @@ std::string opencv_parallel_framework() {
 
 }  // namespace
 
-int main(int argc, char **argv) {
-    at::set_num_threads(kThreads);
-    hup::set_num_threads(kThreads);
+void register_interpolate_benchmarks() {
     cv::setNumThreads(kThreads);
-    // oneDNN and the copy use OpenMP, whose pool at::set_num_threads has sized.
-
-    const dnnl_version_t *dnnl = dnnl::version();
-    benchmark::AddCustomContext("threads_per_library", std::to_string(kThreads));
     benchmark::AddCustomContext("tolerance", std::to_string(kTolerance));  // read by report.py
-    benchmark::AddCustomContext("libtorch", std::to_string(TORCH_VERSION_MAJOR) + "." +
-                                                std::to_string(TORCH_VERSION_MINOR) + "." +
-                                                std::to_string(TORCH_VERSION_PATCH));
-    benchmark::AddCustomContext("onednn", std::to_string(dnnl->major) + "." + std::to_string(dnnl->minor) + "." +
-                                              std::to_string(dnnl->patch));
     benchmark::AddCustomContext("opencv", cv::getVersionString() + opencv_parallel_framework());
-
-    register_benchmarks();
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    static const Check check{"max |diff| vs libtorch", "max_abs_diff", kTolerance, max_abs_diff};
+    register_suite("interp", cases(), libraries(), check, counters);
 }
+
+}  // namespace hup_bench

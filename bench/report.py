@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Merges hup_bench's Google Benchmark JSON (one file per library phase) into a markdown table.
+"""Merges hup_bench's Google Benchmark JSON (one file per library phase) into markdown tables.
 
 Usage: report.py RESULT.json... [-o report.md]
 
-Benchmarks are named interp/<case>/<library>/...; each was run with --benchmark_repetitions,
-and every time below is the median of the repetitions' real times. Only the standard library.
+Benchmarks are named <suite>/<case>/<library>/... (suites: interp, deconv; deconv/peak/fma_peak
+is the FMA peak, not a case); each was run with --benchmark_repetitions, and every time below is
+the median of the repetitions' real times. Only the standard library.
 """
 import argparse
 import json
@@ -14,6 +15,9 @@ import sys
 from pathlib import Path
 
 PEERS = {"libtorch": "libtorch", "onednn": "oneDNN", "xnnpack": "XNNPACK", "opencv": "OpenCV"}
+DECONV_PEERS = {"libtorch": "libtorch", "onednn": "oneDNN", "onednn_any": "oneDNN(any)", "xnnpack": "XNNPACK"}
+ONEDNN_CONFIGS = ["onednn", "onednn_any"]
+PEAK = ("peak", "fma_peak")  # deconv/peak/fma_peak
 MS_PER_UNIT = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 NONE = "—"
 
@@ -23,6 +27,7 @@ class Result:
 
     def __init__(self):
         self.times, self.error, self.bytes, self.diff = [], None, None, None
+        self.flops, self.peak = None, None  # deconv: flops per call; FMA peak (FLOP/s) measured in-process
 
     @property
     def ok(self):
@@ -33,13 +38,18 @@ class Result:
         return statistics.median(self.times)
 
     @property
+    def gflops(self):
+        return self.flops / (self.median * 1e-3) / 1e9 if self.ok and self.flops else None
+
+    @property
     def spread(self):
         """(max - min) / median of the repetitions."""
         return (max(self.times) - min(self.times)) / self.median
 
 
 def load(paths):
-    cases, results, context, loads = [], {}, {}, {}
+    """cases: {suite: [case, ...]} in first-seen order; results: {(suite, case, lib): Result}."""
+    cases, results, context, loads = {}, {}, {}, {}
     for path in paths:
         data = json.loads(Path(path).read_text())
         context.update(data.get("context", {}))
@@ -49,15 +59,16 @@ def load(paths):
         for bench in data.get("benchmarks", []):
             if bench.get("run_type", "iteration") != "iteration":
                 continue  # aggregates: recomputed from the repetitions
-            _, case, lib = bench["name"].split("/")[:3]
-            if case not in cases:
-                cases.append(case)
-            r = results.setdefault((case, lib), Result())
+            suite, case, lib = bench["name"].split("/")[:3]
+            if (case, lib) != PEAK and case not in cases.setdefault(suite, []):
+                cases[suite].append(case)
+            r = results.setdefault((suite, case, lib), Result())
             if bench.get("error_occurred"):
                 r.error = bench.get("error_message", "error")
                 continue
             r.times.append(bench["real_time"] * MS_PER_UNIT[bench["time_unit"]])
-            r.bytes, r.diff = bench.get("bytes"), bench.get("max_abs_diff")
+            r.bytes, r.diff = bench.get("bytes"), bench.get("max_abs_diff", bench.get("max_rel_diff"))
+            r.flops, r.peak = bench.get("flops"), bench.get("peak_FLOP/s")
     return cases, results, context, loads
 
 
@@ -133,6 +144,91 @@ def build_table(cases, results, context):
     return lines
 
 
+def build_deconv_table(cases, results, context):
+    """The conv_transpose table; results: {(case, lib): Result} plus the FMA peak under PEAK."""
+    tolerance = float(context.get("deconv_tolerance", "1e-4"))
+
+    def matches(r):
+        return r.diff is None or r.diff < 0 or r.diff <= tolerance
+
+    def cell(case, lib):
+        r = results.get((case, lib))
+        if r is None:
+            return NONE
+        if not r.ok:
+            return "error"
+        return fmt_ms(r.median) + ("" if matches(r) else " ⚠")
+
+    # The peak: the fma_peak phase's median, else the one hup's process measured for itself.
+    fma = results.get(PEAK)
+    peak = fma.gflops if fma and fma.ok else None
+    peak_source = "deconv/peak/fma_peak, median"
+    if peak is None:
+        in_process = [r.peak for (c, lib), r in results.items() if lib == "hup" and r.peak]
+        peak = statistics.median(in_process) / 1e9 if in_process else None
+        peak_source = "measured in hup's process"
+
+    header = ["case", "hup ms", "hup GFLOP/s", "% of FMA peak", *(f"{name} ms" for name in DECONV_PEERS.values()),
+              "fastest peer", "hup vs fastest", "hup vs libtorch", "spread hup / worst"]
+    rows, vs_torch, notes = [], [], []
+    wins = compared = onednn_wins = onednn_compared = xnn_close = xnn_compared = 0
+    for case in cases:
+        hup = results.get((case, "hup"))
+        hup_ok = bool(hup and hup.ok)
+        peers = {lib: r for lib in DECONV_PEERS if (r := results.get((case, lib))) and r.ok and matches(r)}
+        fastest = min(peers, key=lambda lib: peers[lib].median, default=None)
+        timed = [r for (c, _), r in results.items() if c == case and r.ok]
+        row = [f"`{case}`", cell(case, "hup")]
+        if hup_ok and hup.gflops:
+            row += [f"{hup.gflops:.1f}", f"{100 * hup.gflops / peak:.0f}%" if peak else NONE]
+        else:
+            row += [NONE, NONE]
+        row += [cell(case, lib) for lib in DECONV_PEERS]
+        ratio = torch_ratio = None
+        if hup_ok and fastest:
+            ratio = peers[fastest].median / hup.median
+            compared += 1
+            wins += ratio >= 1
+        if hup_ok and "libtorch" in peers:
+            torch_ratio = peers["libtorch"].median / hup.median
+            vs_torch.append(torch_ratio)
+        onednn = [peers[lib].median for lib in ONEDNN_CONFIGS if lib in peers]
+        if hup_ok and onednn:
+            onednn_compared += 1
+            onednn_wins += hup.median <= min(onednn)
+        if hup_ok and "xnnpack" in peers:
+            xnn_compared += 1
+            xnn_close += hup.median <= 1.1 * peers["xnnpack"].median
+        row += [DECONV_PEERS[fastest] if fastest else NONE, fmt_ratio(ratio), fmt_ratio(torch_ratio)]
+        row.append(f"{100 * hup.spread:.1f}% / {100 * max(r.spread for r in timed):.1f}%" if hup_ok else NONE)
+        rows.append(row)
+        for lib in ["hup", *DECONV_PEERS]:
+            r = results.get((case, lib))
+            if r and r.error:
+                notes.append(f"- `{case}` {lib}: error: {r.error}")
+            elif r and not matches(r):
+                notes.append(f"- `{case}` {lib}: max |diff| / max |libtorch| {r.diff:.3g} > {tolerance:g}")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    g = geomean(vs_torch)
+    lines += ["",
+              f"- FP32 FMA peak ({context.get('threads_per_library', '?')} threads): "
+              + (f"**{peak:.1f} GFLOP/s** ({peak_source})" if peak else NONE),
+              f"- hup at least as fast as the fastest oneDNN configuration (plain or any): "
+              f"**{onednn_wins} of {onednn_compared}** cases",
+              f"- geometric-mean speed-up of hup over libtorch: **{fmt_ratio(g)}** over {len(vs_torch)} cases",
+              f"- 2-D NHWC cases where hup is within 10% of XNNPACK (hup time ≤ 1.1 × XNNPACK's): "
+              f"**{xnn_close} of {xnn_compared}**",
+              f"- hup at least as fast as the fastest peer: **{wins} of {compared}** cases"]
+    if fma and fma.error:
+        notes.append(f"- fma_peak: error: {fma.error}")
+    if notes:
+        lines += ["", "Flagged (⚠: result differs from libtorch's; such peers are left out of \"fastest peer\"):",
+                  *notes]
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("json", nargs="+", help="hup_bench --benchmark_out files")
@@ -140,23 +236,47 @@ def main():
     args = parser.parse_args()
 
     cases, results, context, loads = load(args.json)
-    if not cases:
+    if not any(cases.values()):
         sys.exit("report.py: no benchmarks in " + " ".join(args.json))
+
+    def suite_results(suite):
+        return {(case, lib): r for (s, case, lib), r in results.items() if s == suite}
+
     versions = ", ".join(f"{k} {context[k]}" for k in ("libtorch", "onednn", "opencv") if k in context)
     lines = [
-        "# hup::interpolate vs peers (float32)", "",
+        "# hup vs peers (float32)", "",
         f"{context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs, "
         f"{context.get('threads_per_library', '?')} threads per library, {context.get('date', '')}; {versions}.",
-        "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
-        "GB/s counts input + output bytes once; \"% of copy\" is a 2-thread memcpy moving as many bytes "
-        "divided by hup's time. Ratios are peer time / hup time (> 1: hup faster). \"spread\" is "
-        "(max - min) / median over the repetitions, for hup and for the worst library of the row. "
-        "libtorch allocates its output on every call; the others write into a preallocated one. "
-        "— : the peer does not compute PyTorch's result for that case.",
         *(["CPU busy with other processes just before each phase (should be ~0%): "
-           + ", ".join(f"{k} {v}%" for k, v in loads.items()) + "."] if loads else []), "",
-        *build_table(cases, results, context),
+           + ", ".join(f"{k} {v}%" for k, v in loads.items()) + "."] if loads else []),
     ]
+    if cases.get("interp"):
+        lines += [
+            "", "## hup::interpolate", "",
+            "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
+            "GB/s counts input + output bytes once; \"% of copy\" is a 2-thread memcpy moving as many bytes "
+            "divided by hup's time. Ratios are peer time / hup time (> 1: hup faster). \"spread\" is "
+            "(max - min) / median over the repetitions, for hup and for the worst library of the row. "
+            "libtorch allocates its output on every call; the others write into a preallocated one. "
+            "— : the peer does not compute PyTorch's result for that case.", "",
+            *build_table(cases["interp"], suite_results("interp"), context),
+        ]
+    if cases.get("deconv"):
+        lines += [
+            "", "## hup::conv_transpose", "",
+            "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
+            "GFLOP/s counts 2 × the true multiply-adds (2·N·C_in·(C_out/groups)·prod(k)·prod(input spatial)); "
+            "\"% of FMA peak\" divides it by a 2-thread loop of independent AVX2 FMAs. Every case has a bias; "
+            "weights are PyTorch's contiguous (C_in, C_out/groups, k...). hup and libtorch take PyTorch's tensors "
+            "on every call (whatever weight repacking they do is timed; libtorch also allocates its output); "
+            "oneDNN and XNNPACK are set up once outside the timing, with the weights reordered or packed into "
+            "their own layouts then (oneDNN: format_tag::any). oneDNN: input and output plain in the case's "
+            "layout; oneDNN(any): in its preferred layouts, the input reordered once, untimed (and the output "
+            "back, untimed). XNNPACK: 2-D NHWC only. Ratios are peer "
+            "time / hup time (> 1: hup faster). \"spread\" is (max - min) / median over the repetitions, for hup "
+            "and for the worst library of the row.", "",
+            *build_deconv_table(cases["deconv"], suite_results("deconv"), context),
+        ]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.output:

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Times hup_bench one library at a time and prints the markdown table that bench/report.py makes.
+# Times hup_bench one library at a time and prints the markdown tables that bench/report.py makes.
 #
 #   bench/run_bench.sh [BUILD_DIR (default ./build)] [OUT_DIR (default BUILD_DIR/bench-results)]
 #
-# Each library runs in its own process (--benchmark_filter='/<lib>/') so that the thread pools
-# (OpenMP for libtorch, oneDNN and the copy; Halide's for hup; pthreadpool; OpenCV's) never
-# compete for the cores. Writes OUT_DIR/<lib>.json, OUT_DIR/<lib>.log (console output and the
-# checks against libtorch) and OUT_DIR/report.md.
-# Environment: HUP_BENCH_LIBS (default "hup libtorch onednn xnnpack opencv copy"),
+# Each library runs in its own process (--benchmark_filter='/<lib>/', both suites: interp/ and
+# deconv/) so that the thread pools (OpenMP for libtorch, oneDNN, the copy and the FMA peak;
+# Halide's for hup; pthreadpool; OpenCV's) never compete for the cores. Writes OUT_DIR/<lib>.json,
+# OUT_DIR/<lib>.log (console output and the checks against libtorch) and OUT_DIR/report.md.
+# Environment: HUP_BENCH_LIBS (default "hup libtorch onednn onednn_any xnnpack opencv copy fma_peak"),
 # HUP_BENCH_REPETITIONS (3), HUP_BENCH_MIN_TIME (0.5 s per repetition), HUP_BENCH_SLEEP (3 s
 # before each phase, also used to measure whether other processes are busy), HUP_BENCH_ARGS
 # (more Google Benchmark flags).
@@ -16,7 +16,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-./build}
 out=${2:-$build/bench-results}
-libs=(${HUP_BENCH_LIBS:-hup libtorch onednn xnnpack opencv copy})
+libs=(${HUP_BENCH_LIBS:-hup libtorch onednn onednn_any xnnpack opencv copy fma_peak})
 
 # Build (or configure and build) the benchmark; a no-op when it is up to date.
 if [[ ! -f $build/CMakeCache.txt ]]; then

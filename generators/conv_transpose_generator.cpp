@@ -31,6 +31,8 @@ public:
     GeneratorParam<int> channel_block{"channel_block", ConvTransposeCpuKnobs{}.channel_block};
     GeneratorParam<int> position_block{"position_block", ConvTransposeCpuKnobs{}.position_block};
     GeneratorParam<int> task_rows{"task_rows", ConvTransposeCpuKnobs{}.task_rows};
+    GeneratorParam<int> channel_tiles_per_task{"channel_tiles_per_task", ConvTransposeCpuKnobs{}.channel_tiles_per_task};
+    GeneratorParam<int> narrow_channels{"narrow_channels", ConvTransposeCpuKnobs{}.narrow_channels};
 
     // Halide dims are PyTorch's reversed, with channels split in two:
     //   in      (spatial..., channel within group, group, n)
@@ -90,6 +92,8 @@ public:
         knobs.channel_block = channel_block;
         knobs.position_block = position_block;
         knobs.task_rows = task_rows;
+        knobs.channel_tiles_per_task = channel_tiles_per_task;
+        knobs.narrow_channels = narrow_channels;
         schedule_conv_transpose_cpu(get_target(), layout, tiling, depthwise, knobs, dims, r, padded, conv, in, weight, out);
     }
 };

@@ -9,14 +9,13 @@
 
 #include "conv_transpose_knobs.h"  // kConvChannelPad
 #include "conv_transpose_variants.h"
+#include "relayout.h"
 #include "tensor_check.h"
 
 namespace hup {
 namespace {
 
 constexpr int kMaxSpatial = 3;
-// Planar phases with rows of at least this many outputs take position-vector tiles.
-constexpr int64_t kPlanarPositionRow = 24;
 
 Status invalid(const std::string &message) { return Status(StatusCode::InvalidArgument, message); }
 
@@ -403,10 +402,24 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     const bool channels_last = p.in_channels > 1 && p.out_channels > 1 && detail::unit_stride(input, 1) &&
                                detail::unit_stride(output, 1);
     // Register tiles of output-channel vectors, unless there are too few channels to fill one
-    // vector, or (planar) the rows are long enough for vectors of positions, whose stores are
-    // dense where channel vectors would scatter.
-    const int64_t grid_row = (p.out[spatial - 1] + p.stride[spatial - 1] - 1) / p.stride[spatial - 1];
-    const bool position_tiles = cog < 8 || (!channels_last && grid_row >= kPlanarPositionRow);
+    // vector. (Narrow tiles of 3 channels read at most round_up(7, 3) = 9 padded channels.)
+    const bool position_tiles = cog < 8;
+    if (!channels_last && !position_tiles && !plan.depthwise && p.in_channels > 1) {
+        // Planar tensors run through the channels_last kernel: its output stores are dense
+        // channel vectors, where a planar phase (every stride-th position of C planes whose
+        // stride is often a power of two) would scatter them across conflicting cache sets.
+        // Costs a transposing copy of the output (and of the input, unless it is already C-dense).
+        std::unique_ptr<float[]> in_storage, out_storage;
+        TensorView in_cl = input;
+        if (!detail::unit_stride(input, 1)) {
+            in_cl = detail::channels_last_tensor(input.sizes, &in_storage);
+            status = detail::relayout(input, in_cl);
+            if (!status.ok()) return status;
+        }
+        const TensorView out_cl = detail::channels_last_tensor(output.sizes, &out_storage);
+        status = run(in_cl, out_cl);
+        return status.ok() ? detail::relayout(out_cl, output) : status;
+    }
     const detail::ConvTransposeKernel kernel =
         detail::find_conv_transpose_kernel(spatial, channels_last, position_tiles, plan.depthwise);
     if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");

@@ -68,8 +68,9 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         blocked_tile = knobs.position_block > 0 ? knobs.position_block
                                                 : std::min(12, (registers - 4) / (vec_tile / lanes));
     } else {
-        vec_tile = (knobs.position_block > 0 ? knobs.position_block : 3) * lanes;
-        blocked_tile = depthwise ? 1 : 4;
+        // Few output channels: `narrow_channels` of them (3: RGB) x 4 vectors of positions.
+        vec_tile = (knobs.position_block > 0 ? knobs.position_block : depthwise ? 3 : 4) * lanes;
+        blocked_tile = depthwise ? 1 : knobs.narrow_channels;
     }
 
     Var vec_o("vec_o"), vec_i("vec_i"), blk_o("blk_o"), blk_i("blk_i"), strip("strip"), row("row"), task("task");
@@ -80,12 +81,12 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     const Var chan_o = channel_vectors ? vec_o : blk_o;  // ... and over channels (or groups)
     const bool channel_tiles = channel_vectors || blocked_tile > 1;
 
-    // Loops, innermost first: the tile, positions, the other spatial dims, the batch, channel
-    // tiles, strips of rows (of position tiles in 1-D), then groups. Tasks fuse channel tiles,
-    // strips and groups, and run every image of the batch, so that a task's weights (one
-    // channel tile's) stay in L1/L2 across images: with few positions per image and many
-    // channels (DCGAN's first layers) that is what keeps the weights out of memory.
-    std::vector<Var> batch_dims;  // outside the strips, fused into tasks (n stays inside)
+    // Loops, innermost first: the tile, positions, the other spatial dims, channel tiles, the
+    // batch, then tasks: a few channel tiles x a strip of rows (of position tiles in 1-D) x a
+    // group. A task copies each image's input once for all its channel tiles (the copy is
+    // what limits how many channel tiles a task takes: more of them means fewer copies, but
+    // fewer tasks and more weights to keep in L2), and runs every image of the batch.
+    std::vector<Var> batch_dims;  // fused into tasks after the strips
     if (depthwise) {
         batch_dims = channels_last ? std::vector<Var>{co} : std::vector<Var>{co, g};
     } else {
@@ -96,21 +97,30 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     if (rank > 1) loops.push_back(pos_o);
     for (int d = 1; d < rank; d++) loops.push_back(dims[d]);
     if (rank == 1) loops.push_back(pos_o);
-    loops.push_back(n);
     if (channel_tiles) loops.push_back(chan_o);
+    loops.push_back(n);
     for (const Var &v : batch_dims) loops.push_back(v);
     output.reorder(loops);
 
     const Var rows_of = rank == 1 ? pos_o : dims[rank - 1];
+    Var chan_task("chan_task"), chan_i("chan_i");
     output.split(rows_of, strip, row, knobs.rows(rank, channel_vectors), TailStrategy::GuardWithIf);
     if (channel_tiles) {
-        output.reorder(n, chan_o, strip);
+        output.split(chan_o, chan_task, chan_i, knobs.channel_tiles_per_task, TailStrategy::GuardWithIf);
+        std::vector<VarOrRVar> strip_loops;  // a task's loops from its rows out, innermost first
+        for (int d = 1; d + 1 < rank; d++) strip_loops.push_back(dims[d]);
+        strip_loops.push_back(row);
+        strip_loops.push_back(chan_i);
+        strip_loops.push_back(n);
+        strip_loops.push_back(chan_task);
+        strip_loops.push_back(strip);
+        output.reorder(strip_loops);
     } else {
-        output.reorder(n, strip);
+        output.reorder(row, n, strip);
     }
-    Var fused = channel_tiles ? chan_o : strip;
+    Var fused = strip;
     if (channel_tiles) {
-        output.fuse(chan_o, strip, task);
+        output.fuse(chan_task, strip, task);
         fused = task;
     }
     for (const Var &v : batch_dims) {

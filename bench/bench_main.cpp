@@ -1,0 +1,35 @@
+// hup_bench: hup's operators against libtorch, oneDNN, XNNPACK, OpenCV and rooflines.
+//
+// Suites: interp/<case>/<library> (bench_interpolate.cpp), deconv/<case>/<library>
+// (bench_conv_transpose.cpp); harness in bench_common.h. Run it with bench/run_bench.sh, which
+// times one library at a time; bench/report.py turns the JSON into tables.
+#include <torch/version.h>
+
+#include <string>
+
+#include "bench_common.h"
+#include "hup/hup.h"
+
+int main(int argc, char **argv) {
+    using hup_bench::kThreads;
+    at::set_num_threads(kThreads);
+    hup::set_num_threads(kThreads);
+    // oneDNN, the copy and the FMA peak use OpenMP, whose pool at::set_num_threads has sized;
+    // XNNPACK's pthreadpool and OpenCV are given kThreads where the suites set them up.
+
+    const dnnl_version_t *dnnl = dnnl::version();
+    benchmark::AddCustomContext("threads_per_library", std::to_string(kThreads));
+    benchmark::AddCustomContext("libtorch", std::to_string(TORCH_VERSION_MAJOR) + "." +
+                                                std::to_string(TORCH_VERSION_MINOR) + "." +
+                                                std::to_string(TORCH_VERSION_PATCH));
+    benchmark::AddCustomContext("onednn", std::to_string(dnnl->major) + "." + std::to_string(dnnl->minor) + "." +
+                                              std::to_string(dnnl->patch));
+
+    hup_bench::register_interpolate_benchmarks();
+    hup_bench::register_conv_transpose_benchmarks();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

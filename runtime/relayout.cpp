@@ -1,0 +1,38 @@
+#include "relayout.h"
+
+#include "hup_relayout_r1.h"
+#include "hup_relayout_r2.h"
+#include "hup_relayout_r3.h"
+#include "tensor_check.h"
+
+namespace hup {
+namespace detail {
+
+TensorView channels_last_tensor(const std::vector<int64_t> &sizes, std::unique_ptr<float[]> *storage) {
+    TensorView t;
+    t.sizes = sizes;
+    t.strides.assign(sizes.size(), 1);
+    int64_t stride = sizes[1];
+    for (size_t d = sizes.size() - 1; d >= 2; d--) {
+        t.strides[d] = stride;
+        stride *= sizes[d];
+    }
+    t.strides[0] = stride;
+    storage->reset(new float[element_count(sizes)]);
+    t.data = storage->get();
+    return t;
+}
+
+Status relayout(const TensorView &src, const TensorView &dst) {
+    using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *);
+    static const Kernel kernels[] = {hup_relayout_r1, hup_relayout_r2, hup_relayout_r3};
+    HalideView in, out;
+    make_halide_view(src, &in);
+    make_halide_view(dst, &out);
+    return run_pipeline("relayout", [&](void *user_context) {
+        return kernels[src.sizes.size() - 3](user_context, &in.buffer, &out.buffer);
+    });
+}
+
+}  // namespace detail
+}  // namespace hup

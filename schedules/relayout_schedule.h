@@ -1,0 +1,49 @@
+// CPU schedule for relayout: a blocked transpose between the spatial x dim and the channel
+// dim. Square blocks of `block` x `block` elements are loaded with dense vectors along the
+// input's dense dim into a small buffer, and stored with dense vectors along the output's;
+// the swap happens in registers. Rows of blocks (in 1-D, the blocks) run in parallel.
+#pragma once
+
+#include <vector>
+
+#include "Halide.h"
+
+namespace hup {
+
+inline void schedule_relayout_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
+                                  Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                  Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
+    using namespace Halide;
+    const int rank = (int)dims.size() - 2;
+    const Var x = dims[0], c = dims[rank], n = dims[rank + 1];
+    const int block = target.natural_vector_size<float>();
+    in.dim(0).set_stride(Expr());
+    out.dim(0).set_stride(Expr());
+
+    Func output = out;
+    Func staged = in.in();
+    Var xo("xo"), xi("xi"), co("co"), ci("ci");
+    if (rank > 1) output.parallel(dims[rank - 1]).parallel(n);
+    const Expr to_channels_last = out.dim(rank).stride() == 1 && in.dim(0).stride() == 1;
+    const Expr to_planar = out.dim(0).stride() == 1 && in.dim(rank).stride() == 1;
+    // `dense_out` is the output's dense dim: vectorised in the store, unrolled in the load.
+    const Var load_x = staged.args()[0], load_c = staged.args()[rank];
+    auto blocked = [&](Stage store, Stage load, const Var &dense_out, const Var &dense_in) {
+        std::vector<VarOrRVar> order = {dense_out.same_as(c) ? ci : xi, dense_out.same_as(c) ? xi : ci, co, xo};
+        for (int d = 1; d < rank; d++) order.push_back(dims[d]);
+        order.push_back(n);
+        store.tile(x, c, xo, co, xi, ci, block, block, TailStrategy::GuardWithIf)
+            .reorder(order)
+            .vectorize(dense_out.same_as(c) ? ci : xi)
+            .unroll(dense_out.same_as(c) ? xi : ci);
+        if (rank == 1) store.parallel(xo);  // 1-D: blocks of positions are the only parallelism
+        const Var load_in = dense_in.same_as(x) ? load_x : load_c, load_out = dense_in.same_as(x) ? load_c : load_x;
+        load.reorder(load_in, load_out).vectorize(load_in, block, TailStrategy::GuardWithIf).unroll(load_out);
+    };
+    staged.compute_at(output, co);
+    blocked(output.specialize(to_channels_last), staged.specialize(to_channels_last), c, x);
+    blocked(output.specialize(to_planar), staged.specialize(to_planar), x, c);
+    blocked(output, staged, x, c);
+}
+
+}  // namespace hup
