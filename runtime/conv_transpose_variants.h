@@ -12,9 +12,13 @@ using ConvTransposeKernel = int (*)(const void *user_context, halide_buffer_t *i
                                     int32_t in_offset_y, int32_t tap_step_y, int32_t in_offset_z,
                                     int32_t tap_step_z, halide_buffer_t *out);
 
-// position_tiles: the register tiles vectorise positions rather than output channels (ignored
-// for depthwise, whose layout decides). Returns null when no such variant is built.
-ConvTransposeKernel find_conv_transpose_kernel(int spatial_rank, bool channels_last, bool position_tiles, bool depthwise);
+// What a variant's register tiles hold (see schedules/conv_transpose_schedule.h): output-channel
+// vectors x 6 positions (Channels) or x 4 (Short, for rows of 4 or 8), position vectors x
+// 3 output channels (Positions), or one channel per group (Depthwise).
+enum class ConvTransposeTiles { Channels, Short, Positions, Depthwise };
+
+// Returns null when no such variant is built.
+ConvTransposeKernel find_conv_transpose_kernel(int spatial_rank, bool channels_last, ConvTransposeTiles tiles);
 
 }  // namespace detail
 }  // namespace hup

@@ -14,6 +14,7 @@ struct ConvTransposeCpuKnobs {
     int position_block = 0;  // positions per register tile (planar: vectors); 0: fill the registers
     int task_rows = 0;       // output rows (slices, 1-D: tiles) per parallel task; 0: default
     int channel_tiles_per_task = 4;  // channel tiles a parallel task runs over one input copy
+    int reduction_block = 0;  // channel tiles: input channels per block of the sum; 0: no blocks
     int narrow_channels = 3;  // position-vector tiles: output channels per tile (<= kConvChannelPad)
 
     // 1-D tiles: channel-vector tiles are a few positions, position-vector ones a few vectors.

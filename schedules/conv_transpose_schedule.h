@@ -80,6 +80,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     const Var pos_o = channel_vectors ? blk_o : vec_o;   // the tile loop over positions
     const Var chan_o = channel_vectors ? vec_o : blk_o;  // ... and over channels (or groups)
     const bool channel_tiles = channel_vectors || blocked_tile > 1;
+    const bool reduction_blocks = channel_vectors && !depthwise && knobs.reduction_block > 0;
 
     // Loops, innermost first: the tile, positions, the other spatial dims, channel tiles, the
     // batch, then tasks: a few channel tiles x a strip of rows (of position tiles in 1-D) x a
@@ -110,8 +111,13 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         std::vector<VarOrRVar> strip_loops;  // a task's loops from its rows out, innermost first
         for (int d = 1; d + 1 < rank; d++) strip_loops.push_back(dims[d]);
         strip_loops.push_back(row);
-        strip_loops.push_back(chan_i);
-        strip_loops.push_back(n);
+        if (reduction_blocks) {  // every image within a channel tile: see the register tile
+            strip_loops.push_back(n);
+            strip_loops.push_back(chan_i);
+        } else {
+            strip_loops.push_back(chan_i);
+            strip_loops.push_back(n);
+        }
         strip_loops.push_back(chan_task);
         strip_loops.push_back(strip);
         output.reorder(strip_loops);
@@ -132,6 +138,36 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     const Var tile_loop = rank == 1 ? row : pos_o;
 
     // The register tile: whole, vectorised along `vec`, unrolled along the other tile dim.
+    if (reduction_blocks) {
+        // Channel tiles sum over blocks of `reduction_block` input channels (per tap) at a
+        // time, for every position of the task's strip and images, so that the block's
+        // weights stay in L1 while they are reused; the tiles' sums wait in memory (L2)
+        // between blocks. Without this, C_in x taps weights per channel tile (128 KB for a
+        // DCGAN's 512 x 4 x 4) would stream from L2 or beyond for every few positions.
+        const RVar ci = r[0];
+        RVar ci_block("ci_block"), ci_in("ci_in");
+        Var block("block"), pos_block("pos_block"), pos_in("pos_in");
+        conv.update().split(ci, ci_block, ci_in, knobs.reduction_block, TailStrategy::GuardWithIf);
+        Func partial = conv.update().rfactor(ci_block, block);  // one block's sums
+        conv.compute_at(output, chan_i).bound_extent(vec, vec_tile);
+        conv.reorder_storage(vec, blocked).vectorize(vec, lanes).unroll(vec);
+        std::vector<VarOrRVar> loops = {vec, pos_in, pos_block};
+        for (int d = 1; d < rank; d++) loops.push_back(dims[d]);
+        loops.push_back(n);
+        loops.push_back(ci_block);
+        conv.update()
+            .split(blocked, pos_block, pos_in, blocked_tile, TailStrategy::RoundUp)
+            .reorder(loops)
+            .vectorize(vec, lanes)
+            .unroll(vec)
+            .unroll(pos_in);
+        // The register tile, for one block.
+        partial.compute_at(conv, pos_block).bound_extent(vec, vec_tile).bound_extent(blocked, blocked_tile);
+        partial.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec).unroll(blocked);
+        std::vector<VarOrRVar> tile_loops = {vec, blocked, ci_in};
+        for (int i = 1; i < r.dimensions(); i++) tile_loops.push_back(r[i]);
+        partial.update().reorder(tile_loops).vectorize(vec, lanes).unroll(vec).unroll(blocked);
+    } else {
     conv.compute_at(output, tile_loop).bound_extent(vec, vec_tile);
     if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);
     conv.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
@@ -140,12 +176,13 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     for (int i = 0; i < r.dimensions(); i++) update_loops.push_back(r[i]);
     conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
     if (blocked_tile > 1) conv.update().unroll(blocked);
+    }
 
     // Each image's input for the task, zero-padded: channel-innermost for channel vectors (the
     // tile broadcasts one position's channels in turn, so they stream from consecutive
     // addresses; a planar input is transposed on the way), x-innermost for position vectors.
     const std::vector<Var> args = padded.args();
-    padded.compute_at(output, n);
+    padded.compute_at(output, reduction_blocks ? fused : n);
     if (channel_vectors) {
         const Var dense = depthwise ? args[rank + 1] : args[rank];
         std::vector<Var> storage = {dense};
