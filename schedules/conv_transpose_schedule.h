@@ -172,10 +172,27 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);
     conv.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
     if (blocked_tile > 1) conv.unroll(blocked);
+    // Channel vectors sum input channels innermost (broadcasts from consecutive addresses);
+    // position vectors sum the taps innermost, whose vectors overlap in a few cache lines of
+    // one input channel, rather than stepping through channel planes.
     std::vector<VarOrRVar> update_loops = {vec, blocked};
-    for (int i = 0; i < r.dimensions(); i++) update_loops.push_back(r[i]);
-    conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
-    if (blocked_tile > 1) conv.update().unroll(blocked);
+    for (int i = 1; i < r.dimensions(); i++) {
+        if (channel_vectors && i == 1) update_loops.push_back(r[0]);
+        update_loops.push_back(r[i]);
+    }
+    if (!channel_vectors) update_loops.push_back(r[0]);
+    if (channel_vectors || blocked_tile == 1) {
+        conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
+        if (blocked_tile > 1) conv.update().unroll(blocked);
+    } else {
+        // One input vector at a time against every channel's broadcast weight: live registers
+        // are the sums, the channels' weights and one input vector (16 for 4 x 3 on AVX2),
+        // where all the vectors at once would spill.
+        Var chunk("chunk"), lane("lane");
+        update_loops[0] = lane;
+        update_loops.insert(update_loops.begin() + 2, chunk);
+        conv.update().split(vec, chunk, lane, lanes).reorder(update_loops).vectorize(lane).unroll(blocked).unroll(chunk);
+    }
     }
 
     // Each image's input for the task, zero-padded: channel-innermost for channel vectors (the
@@ -190,10 +207,10 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
             if (!v.same_as(dense)) storage.push_back(v);
         }
         padded.reorder_storage(storage).reorder(std::vector<VarOrRVar>(storage.begin(), storage.end()));
-        padded.vectorize(dense, lanes, TailStrategy::GuardWithIf);
+        padded.vectorize(dense, lanes, TailStrategy::RoundUp);
         padded.specialize(in.dim(depthwise ? rank + 1 : rank).stride() == 1);
     } else {
-        padded.vectorize(args[0], lanes, TailStrategy::GuardWithIf);
+        padded.vectorize(args[0], lanes, TailStrategy::RoundUp);
         padded.specialize(in.dim(0).stride() == 1);
     }
     if (channels_last && channel_vectors) output.specialize(out.dim(depthwise ? rank + 1 : rank).stride() == 1);

@@ -22,25 +22,31 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
 
     Func output = out;
     Func staged = in.in();
-    Var xo("xo"), xi("xi"), co("co"), ci("ci");
+    Var xi("xi"), ci("ci");
     if (rank > 1) output.parallel(dims[rank - 1]).parallel(n);
     const Expr to_channels_last = out.dim(rank).stride() == 1 && in.dim(0).stride() == 1;
     const Expr to_planar = out.dim(0).stride() == 1 && in.dim(rank).stride() == 1;
     // `dense_out` is the output's dense dim: vectorised in the store, unrolled in the load.
     const Var load_x = staged.args()[0], load_c = staged.args()[rank];
+    // Blocks run along the output's dense dim (`along`), so that each row of blocks streams
+    // into the same few output lines (planar planes are often a power of two apart).
+    Var along("along"), across("across");
     auto blocked = [&](Stage store, Stage load, const Var &dense_out, const Var &dense_in) {
-        std::vector<VarOrRVar> order = {dense_out.same_as(c) ? ci : xi, dense_out.same_as(c) ? xi : ci, co, xo};
+        const bool x_dense = dense_out.same_as(x);
+        std::vector<VarOrRVar> order = {x_dense ? xi : ci, x_dense ? ci : xi, along, across};
         for (int d = 1; d < rank; d++) order.push_back(dims[d]);
         order.push_back(n);
-        store.tile(x, c, xo, co, xi, ci, block, block, TailStrategy::GuardWithIf)
-            .reorder(order)
-            .vectorize(dense_out.same_as(c) ? ci : xi)
-            .unroll(dense_out.same_as(c) ? xi : ci);
-        if (rank == 1) store.parallel(xo);  // 1-D: blocks of positions are the only parallelism
+        if (x_dense) {
+            store.tile(x, c, along, across, xi, ci, block, block, TailStrategy::GuardWithIf);
+        } else {
+            store.tile(x, c, across, along, xi, ci, block, block, TailStrategy::GuardWithIf);
+        }
+        store.reorder(order).vectorize(x_dense ? xi : ci).unroll(x_dense ? ci : xi);
+        if (rank == 1) store.parallel(across);  // 1-D: rows of blocks are the only parallelism
         const Var load_in = dense_in.same_as(x) ? load_x : load_c, load_out = dense_in.same_as(x) ? load_c : load_x;
         load.reorder(load_in, load_out).vectorize(load_in, block, TailStrategy::GuardWithIf).unroll(load_out);
     };
-    staged.compute_at(output, co);
+    staged.compute_at(output, along);
     blocked(output.specialize(to_channels_last), staged.specialize(to_channels_last), c, x);
     blocked(output.specialize(to_planar), staged.specialize(to_planar), x, c);
     blocked(output, staged, x, c);
