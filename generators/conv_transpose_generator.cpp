@@ -60,10 +60,11 @@ public:
         dims.push_back(g);
         dims.push_back(n);
 
-        // Zero outside the input's spatial extent (and, for depthwise, past the last group,
-        // which the schedule's whole vectors of groups may read).
+        // Zero outside the input's spatial extent, and past its last channel and (depthwise)
+        // group: the schedule computes whole vectors and tiles of them.
         Region inside(rank + 3, Range(Expr(), Expr()));
         for (int d = 0; d < rank; d++) inside[d] = Range(0, in.dim(d).extent());
+        inside[rank] = Range(0, in.dim(rank).extent());
         if (depthwise) inside[rank + 1] = Range(0, in.dim(rank + 1).extent());
         Func padded = BoundaryConditions::constant_exterior(in, 0.0f, inside);
 
