@@ -84,10 +84,10 @@ def geomean(xs):
     return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
 
 
-def build_table(cases, results, context):
-    tolerance = float(context.get("tolerance", "1e-3"))
-
-    def matches(r):  # compared with libtorch before timing; -1 means not compared
+def checks(results, tolerance):
+    """matches(result): it agreed with libtorch (checked before timing; -1: not compared);
+    cell(case, lib): the table cell of a library's time, flagged when it disagreed."""
+    def matches(r):
         return r.diff is None or r.diff < 0 or r.diff <= tolerance
 
     def cell(case, lib):
@@ -97,6 +97,31 @@ def build_table(cases, results, context):
         if not r.ok:
             return "error"
         return fmt_ms(r.median) + ("" if matches(r) else " ⚠")
+
+    return matches, cell
+
+
+def result_notes(results, case, peers, matches, diff_label, tolerance):
+    """A note for each library of the case that failed or disagreed with libtorch."""
+    notes = []
+    for lib in ["hup", *peers]:
+        r = results.get((case, lib))
+        if r and r.error:
+            notes.append(f"- `{case}` {lib}: error: {r.error}")
+        elif r and not matches(r):
+            notes.append(f"- `{case}` {lib}: {diff_label} {r.diff:.3g} > {tolerance:g}")
+    return notes
+
+
+def table_lines(header, rows):
+    """A markdown table: the first column left-aligned, the others right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def build_table(cases, results, context):
+    tolerance = float(context.get("tolerance", "1e-3"))
+    matches, cell = checks(results, tolerance)
 
     header = ["case", "hup ms", "hup GB/s", "% of copy", *(f"{name} ms" for name in PEERS.values()),
               "fastest peer", "hup vs fastest", "hup vs libtorch", "spread hup / worst"]
@@ -125,15 +150,9 @@ def build_table(cases, results, context):
         row.append(f"{100 * hup.spread:.1f}% / {100 * max(r.spread for r in timed):.1f}%"
                    if hup and hup.ok else NONE)
         rows.append(row)
-        for lib in ["hup", *PEERS]:
-            r = results.get((case, lib))
-            if r and r.error:
-                notes.append(f"- `{case}` {lib}: error: {r.error}")
-            elif r and not matches(r):
-                notes.append(f"- `{case}` {lib}: max |diff| vs libtorch {r.diff:.3g} > {tolerance:g}")
+        notes += result_notes(results, case, PEERS, matches, "max |diff| vs libtorch", tolerance)
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = table_lines(header, rows)
     g = geomean(vs_torch)
     lines += ["",
               f"- geometric-mean speed-up of hup over libtorch: **{fmt_ratio(g)}** over {len(vs_torch)} cases",
@@ -147,17 +166,7 @@ def build_table(cases, results, context):
 def build_deconv_table(cases, results, context):
     """The conv_transpose table; results: {(case, lib): Result} plus the FMA peak under PEAK."""
     tolerance = float(context.get("deconv_tolerance", "1e-4"))
-
-    def matches(r):
-        return r.diff is None or r.diff < 0 or r.diff <= tolerance
-
-    def cell(case, lib):
-        r = results.get((case, lib))
-        if r is None:
-            return NONE
-        if not r.ok:
-            return "error"
-        return fmt_ms(r.median) + ("" if matches(r) else " ⚠")
+    matches, cell = checks(results, tolerance)
 
     # The peak: the fma_peak phase's median, else the one hup's process measured for itself.
     fma = results.get(PEAK)
@@ -202,15 +211,9 @@ def build_deconv_table(cases, results, context):
         row += [DECONV_PEERS[fastest] if fastest else NONE, fmt_ratio(ratio), fmt_ratio(torch_ratio)]
         row.append(f"{100 * hup.spread:.1f}% / {100 * max(r.spread for r in timed):.1f}%" if hup_ok else NONE)
         rows.append(row)
-        for lib in ["hup", *DECONV_PEERS]:
-            r = results.get((case, lib))
-            if r and r.error:
-                notes.append(f"- `{case}` {lib}: error: {r.error}")
-            elif r and not matches(r):
-                notes.append(f"- `{case}` {lib}: max |diff| / max |libtorch| {r.diff:.3g} > {tolerance:g}")
+        notes += result_notes(results, case, DECONV_PEERS, matches, "max |diff| / max |libtorch|", tolerance)
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines = table_lines(header, rows)
     g = geomean(vs_torch)
     lines += ["",
               f"- FP32 FMA peak ({context.get('threads_per_library', '?')} threads): "

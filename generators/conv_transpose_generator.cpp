@@ -11,6 +11,7 @@
 // and input outside the tensor reads as zero. Groups are a loop dimension: the runtime views
 // channels as (channel within group, group).
 #include "Halide.h"
+#include "spatial_vars.h"
 
 #include "conv_transpose_schedule.h"
 
@@ -51,10 +52,7 @@ public:
 
     void generate() {
         const int rank = spatial_rank;
-        std::vector<Var> dims;
-        for (const char *name : {"x", "y", "z"}) {
-            if ((int)dims.size() < rank) dims.emplace_back(name);
-        }
+        std::vector<Var> dims = spatial_vars(rank);
         const Var co("co"), g("g"), n("n");
         dims.push_back(co);
         dims.push_back(g);

@@ -22,6 +22,7 @@
 #include <algorithm>
 
 #include "Halide.h"
+#include "spatial_vars.h"
 
 #include "interpolate_schedule.h"
 
@@ -71,10 +72,7 @@ public:
 
     void generate() {
         const int rank = spatial_rank;
-        std::vector<Var> dims;
-        for (const char *name : {"x", "y", "z"}) {
-            if ((int)dims.size() < rank) dims.emplace_back(name);
-        }
+        std::vector<Var> dims = spatial_vars(rank);
         dims.emplace_back("c");
         dims.emplace_back("n");
 

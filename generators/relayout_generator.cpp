@@ -2,6 +2,7 @@
 // whose fast kernels want the other layout (conv_transpose runs planar tensors through its
 // channels_last kernel). The algorithm is the identity; the schedule is the transpose.
 #include "Halide.h"
+#include "spatial_vars.h"
 
 #include "relayout_schedule.h"
 
@@ -17,8 +18,7 @@ public:
     Output<Buffer<float>> out{"out"};
 
     void generate() {
-        std::vector<Var> dims;
-        for (int d = 0; d < spatial_rank; d++) dims.emplace_back("xyz"[d] + std::string());
+        std::vector<Var> dims = spatial_vars(spatial_rank);
         dims.emplace_back("c");
         dims.emplace_back("n");
         out(dims) = in(dims);
