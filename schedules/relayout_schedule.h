@@ -37,7 +37,8 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
         for (int d = 1; d < rank; d++) order.push_back(dims[d]);
         order.push_back(n);
         if (x_dense) {
-            store.tile(x, c, along, across, xi, ci, block, block, TailStrategy::GuardWithIf);
+            // Two vectors of channels per position: whole cache lines of the C-dense input.
+            store.tile(x, c, along, across, xi, ci, block, 2 * block, TailStrategy::GuardWithIf);
         } else {
             store.tile(x, c, across, along, xi, ci, block, block, TailStrategy::GuardWithIf);
         }
