@@ -31,8 +31,8 @@ struct ConvTransposeShape {
 Status per_dim(const std::vector<int64_t> &values, const char *name, int spatial, int64_t fallback,
                std::array<int64_t, kMaxSpatial> *result) {
     if (!values.empty() && values.size() != 1 && (int)values.size() != spatial) {
-        return invalid(std::string(name) + " must have 1 or " + std::to_string(spatial) + " values, got " +
-                       std::to_string(values.size()));
+        const std::string counts = spatial == 1 ? "1 value" : "1 or " + std::to_string(spatial) + " values";
+        return invalid(std::string(name) + " must have " + counts + ", got " + std::to_string(values.size()));
     }
     for (int d = 0; d < spatial; d++) {
         (*result)[d] = values.empty() ? fallback : values[values.size() == 1 ? 0 : d];

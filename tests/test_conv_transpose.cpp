@@ -27,6 +27,20 @@ namespace {
 // taps), so the bound cannot hide a wrong tap.
 constexpr double kMagnitudeEps = 8;
 
+// libtorch's OpenMP workers spin for a while after each parallel region. On a small machine
+// they then compete for the cores with Halide's thread pool, and a hup call right after an ATen
+// call runs many times slower (the 3-D sweep took 0.6 s or, varying from run to run, up to
+// 15 s on 2 cores). At these sizes the oracle loses nothing by running on one thread, so every
+// test here does, and puts libtorch's setting back afterwards for the other suites.
+class SingleThreadedOracle {
+public:
+    SingleThreadedOracle() : threads_(at::get_num_threads()) { at::set_num_threads(1); }
+    ~SingleThreadedOracle() { at::set_num_threads(threads_); }
+
+private:
+    int threads_;
+};
+
 // Channels: in, out, groups. Dense, grouped and depthwise (groups == C_in == C_out) problems.
 struct Channels {
     int64_t in, out, groups;
@@ -276,11 +290,12 @@ class ConvTransposeSweep : public ::testing::TestWithParam<std::tuple<int, Group
 // (or left empty at PyTorch's default), and once with the values rotated across the dims and
 // given per dim. Channels, bias and layouts are drawn per point from a fixed-seed generator,
 // decorrelated from the grid; every output layout runs.
-// Validity is decided per dim (each dim's output size and output_padding rule), so the 1-D
-// sweep, which has every per-dim combination of 2-D and 3-D, confirms each of hup's
-// rejections with libtorch; 2-D and 3-D skip what hup rejects (ConvTransposeRandom confirms
-// its rejections in every rank).
+// Validity is decided per dim (each dim's output size and output_padding rule) and does not
+// depend on the channels here, so the dense 1-D sweep, which has every per-dim combination of
+// 2-D and 3-D, confirms each of hup's rejections with libtorch; the others skip what hup
+// rejects (ConvTransposeRandom confirms its rejections in every rank).
 TEST_P(ConvTransposeSweep, MatchesTorch) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(5);
     const auto [dims, grouping] = GetParam();
     const std::vector<Channels> channels = channel_configs(grouping);
@@ -307,7 +322,7 @@ TEST_P(ConvTransposeSweep, MatchesTorch) {
                                 c.bias = pick(2) == 1;
                                 c.in_layout = kLayouts[pick(3)];
                                 c.weight_layout = kLayouts[pick(3)];
-                                c.confirm_rejection = dims == 1;
+                                c.confirm_rejection = dims == 1 && grouping == Grouping::Dense;
                                 tally.add(check_case(c));
                             }
                         }
@@ -318,7 +333,7 @@ TEST_P(ConvTransposeSweep, MatchesTorch) {
     }
     EXPECT_GT(tally.compared, 300);
     EXPECT_GT(tally.rejected, 50);
-    if (dims == 1) EXPECT_EQ(tally.confirmed, tally.rejected);
+    if (dims == 1 && grouping == Grouping::Dense) EXPECT_EQ(tally.confirmed, tally.rejected);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -333,6 +348,7 @@ INSTANTIATE_TEST_SUITE_P(
 class ConvTransposeLayouts : public ::testing::TestWithParam<std::tuple<int, Layout, Layout>> {};
 
 TEST_P(ConvTransposeLayouts, MatchesTorch) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(9);
     const auto [dims, in_layout, out_layout] = GetParam();
     // (stride, padding, output_padding, dilation, kernel, channels)
@@ -376,6 +392,7 @@ INSTANTIATE_TEST_SUITE_P(AllPairs, ConvTransposeLayouts,
 // nothing is written. The range depends on the stride only, also where dilation > stride
 // would allow a larger output_padding.
 TEST(ConvTransposeOutputSize, WholeRangeMatchesEndsRejected) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(13);
     struct Setting {
         std::vector<int64_t> in, weight;
@@ -457,6 +474,7 @@ TEST(ConvTransposeOutputSize, WholeRangeMatchesEndsRejected) {
 // Fixed-seed random problems over every rank and option, with per-dim values, output_size,
 // random layouts and larger strides and dilations than the sweep.
 TEST(ConvTransposeRandom, FixedSeedCases) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(21);
     std::mt19937 rng(4242);
     auto pick = [&](int64_t lo, int64_t hi) { return lo + (int64_t)(rng() % (uint64_t)(hi - lo + 1)); };  // [lo, hi]
@@ -497,6 +515,7 @@ TEST(ConvTransposeRandom, FixedSeedCases) {
 // ---- Common layers, larger: full register tiles, tails and several parallel tasks -------------
 
 TEST(ConvTransposeCommon, TypicalLayers) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(31);
     struct Layer {
         std::vector<int64_t> in, weight;
@@ -538,6 +557,7 @@ TEST(ConvTransposeCommon, TypicalLayers) {
 // ---- Edge cases: hup accepts exactly what libtorch accepts ------------------------------------
 
 TEST(ConvTransposeEdgeCases, AcceptsExactlyWhatTorchAccepts) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(37);
     auto edge = [](std::vector<int64_t> in, std::vector<int64_t> weight, int64_t stride, int64_t padding, int64_t output_padding,
                    int64_t dilation, int64_t groups = 1) {
@@ -590,6 +610,7 @@ TEST(ConvTransposeEdgeCases, AcceptsExactlyWhatTorchAccepts) {
 // A plan runs inputs of any batch and spatial size and layout like conv_transpose, from its
 // own copy of the weights and bias: changing the caller's tensors after prepare() does nothing.
 TEST(ConvTransposePlan, RunsLikeOneShotFromItsOwnWeights) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(43);
     ConvTransposeOptions o;
     o.stride = {2, 3};
@@ -631,6 +652,7 @@ TEST(ConvTransposePlan, RunsLikeOneShotFromItsOwnWeights) {
 // hup::torch::conv_transpose(input, weight, bias, options) allocates in the input's memory
 // format and throws with hup's message on bad arguments.
 TEST(ConvTransposeTorchAdaptor, AllocatesAndThrows) {
+    const SingleThreadedOracle single_threaded;
     torch::manual_seed(41);
     ConvTransposeOptions o;
     o.stride = {2};
