@@ -45,7 +45,11 @@ for lib in "${libs[@]}"; do
   echo "$busy" >"$out/$lib.background"
   echo "== $lib (CPU busy with other processes: $busy%)" >&2
   ((busy < 10)) || echo "warning: other processes are using the CPUs, timings will be noisy" >&2
-  "$bin" --benchmark_filter="/$lib/" \
+  # Libraries timed without OpenMP still call libtorch once per case (the check): passive
+  # OpenMP threads then sleep instead of spinning on the cores those libraries time on.
+  wait_policy=ACTIVE
+  case $lib in hup | xnnpack | opencv) wait_policy=PASSIVE ;; esac
+  OMP_WAIT_POLICY=$wait_policy "$bin" --benchmark_filter="/$lib/" \
     --benchmark_repetitions="${HUP_BENCH_REPETITIONS:-3}" \
     --benchmark_min_time="${HUP_BENCH_MIN_TIME:-0.5}" \
     --benchmark_out="$out/$lib.json" --benchmark_out_format=json \
