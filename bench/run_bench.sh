@@ -47,9 +47,10 @@ for lib in "${libs[@]}"; do
   ((busy < 10)) || echo "warning: other processes are using the CPUs, timings will be noisy" >&2
   # Libraries timed without OpenMP still call libtorch once per case (the check): passive
   # OpenMP threads then sleep instead of spinning on the cores those libraries time on.
-  wait_policy=ACTIVE
-  case $lib in hup | xnnpack | opencv) wait_policy=PASSIVE ;; esac
-  OMP_WAIT_POLICY=$wait_policy "$bin" --benchmark_filter="/$lib/" \
+  # (The OpenMP libraries keep libgomp's default.)
+  wait_policy=()
+  case $lib in hup | xnnpack | opencv) wait_policy=(env OMP_WAIT_POLICY=PASSIVE) ;; esac
+  "${wait_policy[@]}" "$bin" --benchmark_filter="/$lib/" \
     --benchmark_repetitions="${HUP_BENCH_REPETITIONS:-3}" \
     --benchmark_min_time="${HUP_BENCH_MIN_TIME:-0.5}" \
     --benchmark_out="$out/$lib.json" --benchmark_out_format=json \
