@@ -168,8 +168,8 @@ Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int
     return status;
 }
 
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+using detail::floor_div;
+using detail::round_up;
 
 // One spatial dim of a phase: the outputs o with (o + padding) mod stride == residue. Output
 // o = stride * Q + residue - padding reads taps k = first_tap + m * tap_stride (m < taps) at
@@ -227,21 +227,6 @@ void fill_channels(const TensorView &out, const std::vector<int64_t> &strides, c
         if (i < 0) break;
     }
 }
-
-struct Buffer {
-    halide_buffer_t buffer{};
-    halide_dimension_t dims[8]{};
-    void init(const void *host, int dimensions) {
-        buffer.host = static_cast<uint8_t *>(const_cast<void *>(host));
-        buffer.type = halide_type_t(halide_type_float, 32);
-        buffer.dimensions = dimensions;
-        buffer.dim = dims;
-    }
-    void set(int d, int64_t extent, int64_t stride) {
-        // Size-1 dims are read at index 0 only; Halide's dense-dim checks want stride 1 there.
-        dims[d] = halide_dimension_t{0, (int32_t)extent, extent == 1 ? 1 : (int32_t)stride, 0};
-    }
-};
 
 }  // namespace
 
@@ -433,13 +418,13 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
 
     const std::vector<int64_t> in_strides = detail::strides_of(input), out_strides = detail::strides_of(output);
-    Buffer bias_buf;
+    detail::HalideView bias_buf;
     bias_buf.init(plan.packed_bias.data(), 2);
     bias_buf.set(0, plan.pad_channels, 1);
     bias_buf.set(1, plan.pad_groups, plan.pad_channels);
 
     // Input: (spatial reversed..., channel within group, group, n).
-    Buffer in_buf;
+    detail::HalideView in_buf;
     in_buf.init(input.data, spatial + 3);
     for (int i = 0; i < spatial; i++) in_buf.set(i, input.sizes[rank - 1 - i], in_strides[rank - 1 - i]);
     in_buf.set(spatial, cig, in_strides[1]);
@@ -465,7 +450,7 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
             fill_channels(view, view.strides, plan.bias.data());
             continue;
         }
-        Buffer w_buf, out_buf;
+        detail::HalideView w_buf, out_buf;
         w_buf.init(plan.packed.data() + phase.weight_offset, spatial + 3);
         int64_t stride = plan.depthwise ? plan.pad_groups : plan.pad_channels * cig;
         w_buf.set(0, plan.pad_channels, 1);

@@ -4,6 +4,8 @@
 // This file is compiled with -ffp-contract=off: a fused multiply-add would round differently.
 #include "resample_plan.h"
 
+#include "tensor_check.h"  // floor_div
+
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -161,7 +163,6 @@ bool bracket_holds(float slope, float offset, int64_t o, int64_t bound, bool is_
     return is_lower ? std::max(separate, fused) <= bound : std::min(separate, fused) >= bound;
 }
 
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // Re-anchors one axis's taps on new first taps, keeping every output's weighted sum: each
 // original tap's weight moves to the new tap that reads the same (clamped) input element.

@@ -112,27 +112,26 @@ Status check_halide_addressable(const TensorView &t, const char *name) {
     return Status::Ok();
 }
 
+void HalideView::init(const void *host, int dimensions) {
+    buffer = halide_buffer_t{};
+    buffer.host = static_cast<uint8_t *>(const_cast<void *>(host));
+    buffer.type = halide_type_t(halide_type_float, 32);
+    buffer.dimensions = dimensions;
+    buffer.dim = dims;
+}
+
+void HalideView::set(int d, int64_t extent, int64_t stride) {
+    dims[d] = halide_dimension_t{0, (int32_t)extent, extent == 1 ? 1 : (int32_t)stride, 0};
+}
+
 void make_halide_view(const TensorView &t, HalideView *view) {
     const int rank = (int)t.sizes.size();
     const std::vector<int64_t> strides = strides_of(t);
     const int spatial = rank - 2;
-    auto fill = [&](int halide_dim, int torch_dim) {
-        halide_dimension_t &d = view->dims[halide_dim];
-        d.min = 0;
-        d.extent = (int32_t)t.sizes[torch_dim];
-        // A size-1 dim is only ever read at index 0; its stride may be anything in PyTorch,
-        // but Halide's dense-dim constraints want 1.
-        d.stride = t.sizes[torch_dim] == 1 ? 1 : (int32_t)strides[torch_dim];
-        d.flags = 0;
-    };
-    for (int i = 0; i < spatial; i++) fill(i, rank - 1 - i);
-    fill(spatial, 1);
-    fill(spatial + 1, 0);
-    view->buffer = halide_buffer_t{};
-    view->buffer.host = static_cast<uint8_t *>(t.data);
-    view->buffer.type = halide_type_t(halide_type_float, 32);
-    view->buffer.dimensions = rank;
-    view->buffer.dim = view->dims;
+    view->init(t.data, rank);
+    for (int i = 0; i < spatial; i++) view->set(i, t.sizes[rank - 1 - i], strides[rank - 1 - i]);
+    view->set(spatial, t.sizes[1], strides[1]);
+    view->set(spatial + 1, t.sizes[0], strides[0]);
 }
 
 void strided_copy(const TensorView &src, const TensorView &dst) {

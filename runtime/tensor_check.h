@@ -34,7 +34,17 @@ int64_t max_offset(const TensorView &t);
 struct HalideView {
     halide_buffer_t buffer{};
     halide_dimension_t dims[8]{};
+
+    // A float32 buffer over `host` with `dimensions` dims, to be described with set().
+    void init(const void *host, int dimensions);
+    // Halide dim d: min 0, `extent`, `stride` (1 for a size-1 dim, which is only read at
+    // index 0, whatever PyTorch's stride: Halide's dense-dim constraints want 1 there).
+    void set(int d, int64_t extent, int64_t stride);
 };
+
+// Floor division for any signs, and `v` rounded up to a multiple of m > 0.
+inline int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 void make_halide_view(const TensorView &t, HalideView *view);
 
 // Halide addresses a buffer with 32-bit offsets: larger tensors are refused up front.

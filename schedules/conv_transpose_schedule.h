@@ -168,31 +168,31 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         for (int i = 1; i < r.dimensions(); i++) tile_loops.push_back(r[i]);
         partial.update().reorder(tile_loops).vectorize(vec, lanes).unroll(vec).unroll(blocked);
     } else {
-    conv.compute_at(output, tile_loop).bound_extent(vec, vec_tile);
-    if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);
-    conv.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
-    if (blocked_tile > 1) conv.unroll(blocked);
-    // Channel vectors sum input channels innermost (broadcasts from consecutive addresses);
-    // position vectors sum the taps innermost, whose vectors overlap in a few cache lines of
-    // one input channel, rather than stepping through channel planes.
-    std::vector<VarOrRVar> update_loops = {vec, blocked};
-    for (int i = 1; i < r.dimensions(); i++) {
-        if (channel_vectors && i == 1) update_loops.push_back(r[0]);
-        update_loops.push_back(r[i]);
-    }
-    if (!channel_vectors) update_loops.push_back(r[0]);
-    if (channel_vectors || blocked_tile == 1) {
-        conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
-        if (blocked_tile > 1) conv.update().unroll(blocked);
-    } else {
-        // One input vector at a time against every channel's broadcast weight: live registers
-        // are the sums, the channels' weights and one input vector (16 for 4 x 3 on AVX2),
-        // where all the vectors at once would spill.
-        Var chunk("chunk"), lane("lane");
-        update_loops[0] = lane;
-        update_loops.insert(update_loops.begin() + 2, chunk);
-        conv.update().split(vec, chunk, lane, lanes).reorder(update_loops).vectorize(lane).unroll(blocked).unroll(chunk);
-    }
+        conv.compute_at(output, tile_loop).bound_extent(vec, vec_tile);
+        if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);
+        conv.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
+        if (blocked_tile > 1) conv.unroll(blocked);
+        // Channel vectors sum input channels innermost (broadcasts from consecutive addresses);
+        // position vectors sum the taps innermost, whose vectors overlap in a few cache lines of
+        // one input channel, rather than stepping through channel planes.
+        std::vector<VarOrRVar> update_loops = {vec, blocked};
+        for (int i = 1; i < r.dimensions(); i++) {
+            if (channel_vectors && i == 1) update_loops.push_back(r[0]);
+            update_loops.push_back(r[i]);
+        }
+        if (!channel_vectors) update_loops.push_back(r[0]);
+        if (channel_vectors || blocked_tile == 1) {
+            conv.update().reorder(update_loops).vectorize(vec, lanes).unroll(vec);
+            if (blocked_tile > 1) conv.update().unroll(blocked);
+        } else {
+            // One input vector at a time against every channel's broadcast weight: live registers
+            // are the sums, the channels' weights and one input vector (16 for 4 x 3 on AVX2),
+            // where all the vectors at once would spill.
+            Var chunk("chunk"), lane("lane");
+            update_loops[0] = lane;
+            update_loops.insert(update_loops.begin() + 2, chunk);
+            conv.update().split(vec, chunk, lane, lanes).reorder(update_loops).vectorize(lane).unroll(blocked).unroll(chunk);
+        }
     }
 
     // Each image's input for the task, zero-padded: channel-innermost for channel vectors (the
