@@ -17,7 +17,8 @@
 
 namespace hup {
 
-enum class DType { Float32 };
+// Float32 for data; Int64 for max_pool's indices, as PyTorch returns them.
+enum class DType { Float32, Int64 };
 
 // A non-owning view of a tensor, in PyTorch's dim order (N, C, spatial...).
 struct TensorView {
@@ -113,6 +114,76 @@ public:
 private:
     Impl *impl_ = nullptr;
 };
+
+// ---- max_pool with indices / max_unpool --------------------------------------------------
+// Rank comes from the tensors as for conv_transpose: (N, C, W) is 1d, (N, C, H, W) 2d,
+// (N, C, D, H, W) 3d. For unbatched input add a batch dim of 1 (a view). Each of kernel_size,
+// stride, padding and dilation holds one value or one per spatial dim; an empty stride means
+// kernel_size, empty padding 0 and empty dilation 1, as in PyTorch.
+struct MaxPoolOptions {
+    std::vector<int64_t> kernel_size, stride, padding, dilation;
+    bool ceil_mode = false;
+};
+
+// The output sizes of torch.nn.functional.max_pool{1,2,3}d (the indices have the same).
+HUP_API Status max_pool_output_sizes(const std::vector<int64_t> &input_sizes, const MaxPoolOptions &options,
+                                     std::vector<int64_t> *output_sizes);
+
+// max_pool{1,2,3}d(input, ..., return_indices=True): the maxima into `output` (float32) and
+// their int64 positions into `indices`, flattened per (n, c) plane of the input (h * W + w in
+// 2d). Ties go to the first maximum; NaN counts as the maximum (the last NaN of a window
+// wins, as in PyTorch's CPU kernel).
+HUP_API Status max_pool(const TensorView &input, const TensorView &output, const TensorView &indices,
+                        const MaxPoolOptions &options);
+
+// F.max_unpool{1,2,3}d's options. output_size (optional) holds the spatial sizes, or every
+// size (N, C, spatial...); each must lie strictly between default - stride and default +
+// stride, default being (in - 1) * stride - 2 * padding + kernel_size.
+struct MaxUnpoolOptions {
+    std::vector<int64_t> kernel_size, stride, padding;
+    std::vector<int64_t> output_size;
+};
+
+HUP_API Status max_unpool_output_sizes(const std::vector<int64_t> &input_sizes, const MaxUnpoolOptions &options,
+                                       std::vector<int64_t> *output_sizes);
+
+// max_unpool{1,2,3}d: `output` is zero-filled, then output[n, c].flat[indices[n, c, i]] =
+// input[n, c, i]. `indices` is int64 with the input's sizes. An index outside the output
+// plane (negative, or past its end, at any width) is an error and nothing is written. When
+// indices repeat, the last input element in row-major order wins.
+HUP_API Status max_unpool(const TensorView &input, const TensorView &indices, const TensorView &output,
+                          const MaxUnpoolOptions &options);
+
+// ---- pixel_shuffle / pixel_unshuffle ------------------------------------------------------
+// Any batch rank, as in PyTorch: (*, C * r * r, H, W) <-> (*, C, H * r, W * r).
+HUP_API Status pixel_shuffle_output_sizes(const std::vector<int64_t> &input_sizes, int64_t upscale_factor,
+                                          std::vector<int64_t> *output_sizes);
+HUP_API Status pixel_shuffle(const TensorView &input, const TensorView &output, int64_t upscale_factor);
+HUP_API Status pixel_unshuffle_output_sizes(const std::vector<int64_t> &input_sizes, int64_t downscale_factor,
+                                            std::vector<int64_t> *output_sizes);
+HUP_API Status pixel_unshuffle(const TensorView &input, const TensorView &output, int64_t downscale_factor);
+
+// ---- unfold (im2col) / fold (col2im) ------------------------------------------------------
+// As F.unfold / F.fold: each option holds one value or two (H, W); empty dilation means 1,
+// padding 0, stride 1. Batched (N, ...) or unbatched input, as PyTorch allows.
+struct UnfoldOptions {
+    std::vector<int64_t> kernel_size, dilation, padding, stride;
+};
+struct FoldOptions {
+    std::vector<int64_t> output_size;  // (H, W) of the folded image: required
+    std::vector<int64_t> kernel_size, dilation, padding, stride;
+};
+
+// unfold: (N, C, H, W) -> (N, C * kh * kw, L), rows ordered by channel, kernel row, kernel
+// column; L counts the block positions. Padding reads as zero.
+HUP_API Status unfold_output_sizes(const std::vector<int64_t> &input_sizes, const UnfoldOptions &options,
+                                   std::vector<int64_t> *output_sizes);
+HUP_API Status unfold(const TensorView &input, const TensorView &output, const UnfoldOptions &options);
+
+// fold: (N, C * kh * kw, L) -> (N, C, H, W), summing overlapping blocks (unfold's adjoint).
+HUP_API Status fold_output_sizes(const std::vector<int64_t> &input_sizes, const FoldOptions &options,
+                                 std::vector<int64_t> *output_sizes);
+HUP_API Status fold(const TensorView &input, const TensorView &output, const FoldOptions &options);
 
 // The size of the thread pool that every operator uses (Halide's). n <= 0 restores the default.
 HUP_API void set_num_threads(int n);

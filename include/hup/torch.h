@@ -6,6 +6,8 @@
 #include <torch/nn/functional/upsampling.h>
 
 #include <optional>
+#include <tuple>
+#include <utility>
 
 #include <stdexcept>
 
@@ -14,21 +16,40 @@
 namespace hup {
 namespace torch {
 
-// A TensorView over a CPU float32 tensor (no copy; sizes and strides as the tensor has them).
+// A TensorView over a CPU float32 (or int64) tensor (no copy; sizes and strides as the tensor has them).
 inline TensorView view(const at::Tensor &t) {
     TensorView v;
     v.data = t.defined() ? t.data_ptr() : nullptr;
-    v.dtype = DType::Float32;
+    v.dtype = t.defined() && t.scalar_type() == at::kLong ? DType::Int64 : DType::Float32;
     v.sizes.assign(t.sizes().begin(), t.sizes().end());
     v.strides.assign(t.strides().begin(), t.strides().end());
     return v;
 }
 
-inline Status check_cpu_float(const at::Tensor &t, const char *name) {
+inline Status check_cpu_tensor(const at::Tensor &t, const char *name, at::ScalarType type) {
     if (!t.defined()) return Status(StatusCode::InvalidArgument, std::string(name) + " is undefined");
     if (!t.device().is_cpu()) return Status(StatusCode::Unsupported, std::string(name) + " must be a CPU tensor");
-    if (t.scalar_type() != at::kFloat) return Status(StatusCode::Unsupported, std::string(name) + " must be float32");
+    if (t.scalar_type() != type) {
+        return Status(StatusCode::Unsupported, std::string(name) + (type == at::kLong ? " must be int64" : " must be float32"));
+    }
     return Status::Ok();
+}
+inline Status check_cpu_float(const at::Tensor &t, const char *name) { return check_cpu_tensor(t, name, at::kFloat); }
+
+// Throws what the returning adaptors throw: invalid_argument for bad arguments, runtime_error
+// for anything else.
+inline void throw_if_error(const Status &s) {
+    if (s.ok()) return;
+    if (s.code() == StatusCode::RuntimeError) throw std::runtime_error(s.message());
+    throw std::invalid_argument(s.message());
+}
+
+// A new tensor of `sizes` in `like`'s memory format (contiguous or channels_last).
+inline at::Tensor empty_like_format(const std::vector<int64_t> &sizes, const at::Tensor &like,
+                                    at::ScalarType type = at::kFloat) {
+    const bool cl_ok = (like.dim() == 4 && sizes.size() == 4) || (like.dim() == 5 && sizes.size() == 5);
+    return at::empty(sizes, like.options().dtype(type).memory_format(cl_ok ? like.suggest_memory_format()
+                                                                           : at::MemoryFormat::Contiguous));
 }
 
 // Writes interpolate(input) into a preallocated `output`.
@@ -141,6 +162,159 @@ inline at::Tensor reference_conv_transpose(const at::Tensor &input, const at::Te
         case 2: return at::conv_transpose2d(input, weight, b, stride, padding, output_padding, o.groups, dilation);
         default: return at::conv_transpose3d(input, weight, b, stride, padding, output_padding, o.groups, dilation);
     }
+}
+
+// ---- max_pool with indices / max_unpool ----------------------------------------------------
+
+inline Status max_pool(const at::Tensor &input, const at::Tensor &output, const at::Tensor &indices,
+                       const MaxPoolOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    if (s.ok()) s = check_cpu_float(output, "output");
+    if (s.ok()) s = check_cpu_tensor(indices, "indices", at::kLong);
+    return s.ok() ? hup::max_pool(view(input), view(output), view(indices), options) : s;
+}
+
+// Like F.max_pool{1,2,3}d(..., return_indices=True): (output, indices) in the input's format.
+inline std::pair<at::Tensor, at::Tensor> max_pool(const at::Tensor &input, const MaxPoolOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = max_pool_output_sizes(input.sizes().vec(), options, &sizes);
+    throw_if_error(s);
+    at::Tensor output = empty_like_format(sizes, input), indices = empty_like_format(sizes, input, at::kLong);
+    throw_if_error(max_pool(input, output, indices, options));
+    return {output, indices};
+}
+
+// One value per spatial dim of a per-dim option (empty: `fallback`).
+inline std::vector<int64_t> spatial_values(const std::vector<int64_t> &v, size_t spatial,
+                                           const std::vector<int64_t> &fallback) {
+    if (v.empty()) return fallback;
+    if (v.size() == 1) return std::vector<int64_t>(spatial, v[0]);
+    return v;
+}
+
+// libtorch's own max_pool{1,2,3}d_with_indices, for comparisons.
+inline std::pair<at::Tensor, at::Tensor> reference_max_pool(const at::Tensor &input, const MaxPoolOptions &o) {
+    const size_t spatial = input.dim() - 2;
+    const std::vector<int64_t> k = spatial_values(o.kernel_size, spatial, {}),
+                               stride = spatial_values(o.stride, spatial, k),
+                               padding = spatial_values(o.padding, spatial, std::vector<int64_t>(spatial, 0)),
+                               dilation = spatial_values(o.dilation, spatial, std::vector<int64_t>(spatial, 1));
+    std::tuple<at::Tensor, at::Tensor> r;
+    switch (spatial) {
+        case 1: r = at::max_pool1d_with_indices(input, k, stride, padding, dilation, o.ceil_mode); break;
+        case 2: r = at::max_pool2d_with_indices(input, k, stride, padding, dilation, o.ceil_mode); break;
+        default: r = at::max_pool3d_with_indices(input, k, stride, padding, dilation, o.ceil_mode); break;
+    }
+    return {std::get<0>(r), std::get<1>(r)};
+}
+
+inline Status max_unpool(const at::Tensor &input, const at::Tensor &indices, const at::Tensor &output,
+                         const MaxUnpoolOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    if (s.ok()) s = check_cpu_tensor(indices, "indices", at::kLong);
+    if (s.ok()) s = check_cpu_float(output, "output");
+    return s.ok() ? hup::max_unpool(view(input), view(indices), view(output), options) : s;
+}
+
+// Like F.max_unpool{1,2,3}d: a new tensor in the input's memory format.
+inline at::Tensor max_unpool(const at::Tensor &input, const at::Tensor &indices, const MaxUnpoolOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = max_unpool_output_sizes(input.sizes().vec(), options, &sizes);
+    throw_if_error(s);
+    at::Tensor output = empty_like_format(sizes, input);
+    throw_if_error(max_unpool(input, indices, output, options));
+    return output;
+}
+
+// libtorch's own max_unpool{2,3}d (1d as 2d on a trailing unit dim, as F.max_unpool1d does),
+// with the output size that hup computes: call max_unpool_output_sizes first.
+inline at::Tensor reference_max_unpool(const at::Tensor &input, const at::Tensor &indices, const MaxUnpoolOptions &o) {
+    std::vector<int64_t> sizes;
+    throw_if_error(max_unpool_output_sizes(input.sizes().vec(), o, &sizes));
+    const size_t spatial = input.dim() - 2;
+    const std::vector<int64_t> out(sizes.begin() + 2, sizes.end());
+    if (spatial == 1) {
+        return at::max_unpool2d(input.unsqueeze(-1), indices.unsqueeze(-1), {out[0], 1}).squeeze(-1);
+    }
+    if (spatial == 2) return at::max_unpool2d(input, indices, out);
+    const std::vector<int64_t> k = spatial_values(o.kernel_size, 3, {}), stride = spatial_values(o.stride, 3, k),
+                               padding = spatial_values(o.padding, 3, {0, 0, 0});
+    return at::max_unpool3d(input, indices, out, stride, padding);
+}
+
+// ---- pixel_shuffle / pixel_unshuffle ------------------------------------------------------
+
+inline Status pixel_shuffle(const at::Tensor &input, const at::Tensor &output, int64_t upscale_factor) {
+    Status s = check_cpu_float(input, "input");
+    if (s.ok()) s = check_cpu_float(output, "output");
+    return s.ok() ? hup::pixel_shuffle(view(input), view(output), upscale_factor) : s;
+}
+inline at::Tensor pixel_shuffle(const at::Tensor &input, int64_t upscale_factor) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = pixel_shuffle_output_sizes(input.sizes().vec(), upscale_factor, &sizes);
+    throw_if_error(s);
+    at::Tensor output = empty_like_format(sizes, input);
+    throw_if_error(pixel_shuffle(input, output, upscale_factor));
+    return output;
+}
+inline Status pixel_unshuffle(const at::Tensor &input, const at::Tensor &output, int64_t downscale_factor) {
+    Status s = check_cpu_float(input, "input");
+    if (s.ok()) s = check_cpu_float(output, "output");
+    return s.ok() ? hup::pixel_unshuffle(view(input), view(output), downscale_factor) : s;
+}
+inline at::Tensor pixel_unshuffle(const at::Tensor &input, int64_t downscale_factor) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = pixel_unshuffle_output_sizes(input.sizes().vec(), downscale_factor, &sizes);
+    throw_if_error(s);
+    at::Tensor output = empty_like_format(sizes, input);
+    throw_if_error(pixel_unshuffle(input, output, downscale_factor));
+    return output;
+}
+
+// ---- unfold / fold ----------------------------------------------------------------------
+
+inline Status unfold(const at::Tensor &input, const at::Tensor &output, const UnfoldOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    if (s.ok()) s = check_cpu_float(output, "output");
+    return s.ok() ? hup::unfold(view(input), view(output), options) : s;
+}
+inline at::Tensor unfold(const at::Tensor &input, const UnfoldOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = unfold_output_sizes(input.sizes().vec(), options, &sizes);
+    throw_if_error(s);
+    at::Tensor output = at::empty(sizes, input.options());
+    throw_if_error(unfold(input, output, options));
+    return output;
+}
+inline Status fold(const at::Tensor &input, const at::Tensor &output, const FoldOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    if (s.ok()) s = check_cpu_float(output, "output");
+    return s.ok() ? hup::fold(view(input), view(output), options) : s;
+}
+inline at::Tensor fold(const at::Tensor &input, const FoldOptions &options) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = fold_output_sizes(input.sizes().vec(), options, &sizes);
+    throw_if_error(s);
+    at::Tensor output = at::empty(sizes, input.options());
+    throw_if_error(fold(input, output, options));
+    return output;
+}
+
+// libtorch's own im2col / col2im (what F.unfold / F.fold call), for comparisons.
+inline at::Tensor reference_unfold(const at::Tensor &input, const UnfoldOptions &o) {
+    return at::im2col(input, spatial_values(o.kernel_size, 2, {}), spatial_values(o.dilation, 2, {1, 1}),
+                      spatial_values(o.padding, 2, {0, 0}), spatial_values(o.stride, 2, {1, 1}));
+}
+inline at::Tensor reference_fold(const at::Tensor &input, const FoldOptions &o) {
+    return at::col2im(input, spatial_values(o.output_size, 2, {}), spatial_values(o.kernel_size, 2, {}),
+                      spatial_values(o.dilation, 2, {1, 1}), spatial_values(o.padding, 2, {0, 0}),
+                      spatial_values(o.stride, 2, {1, 1}));
 }
 
 }  // namespace torch
