@@ -1,6 +1,7 @@
-// The harness that hup_bench's suites share (bench_interpolate.cpp, bench_conv_transpose.cpp):
-// the thread count, the preparation and check of one benchmark at a time, registration, the
-// libraries' shared handles (oneDNN engine, XNNPACK thread pool) and the copy roofline.
+// The harness that hup_bench's suites share (bench_interpolate.cpp, bench_conv_transpose.cpp,
+// bench_inverse.cpp): the thread count, the preparation and check of one benchmark at a time,
+// registration, the libraries' shared handles (oneDNN engine, XNNPACK thread pool) and the copy
+// roofline.
 //
 // A suite is a table of cases, a Problem type (built from a case: its tensors, libtorch's
 // result, a preallocated output) and a table of libraries. Each (case, library) becomes the
@@ -35,6 +36,7 @@ constexpr double kWarmUpSeconds = 0.2;  // untimed runs before each benchmark
 // The suites, called by main() before benchmark::Initialize.
 void register_interpolate_benchmarks();
 void register_conv_transpose_benchmarks();
+void register_inverse_benchmarks();
 
 // ---- cases ---------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 // hup_bench: hup's operators against libtorch, oneDNN, XNNPACK, OpenCV and rooflines.
 //
 // Suites: interp/<case>/<library> (bench_interpolate.cpp), deconv/<case>/<library>
-// (bench_conv_transpose.cpp); harness in bench_common.h. Run it with bench/run_bench.sh, which
-// times one library at a time; bench/report.py turns the JSON into tables.
+// (bench_conv_transpose.cpp), inverse/<case>/<library> (bench_inverse.cpp); harness in
+// bench_common.h. Run it with bench/run_bench.sh, which times one library at a time;
+// bench/report.py turns the JSON into tables.
 #include <torch/version.h>
 
 #include <string>
@@ -27,6 +28,7 @@ int main(int argc, char **argv) {
 
     hup_bench::register_interpolate_benchmarks();
     hup_bench::register_conv_transpose_benchmarks();
+    hup_bench::register_inverse_benchmarks();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

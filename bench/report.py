@@ -3,7 +3,7 @@
 
 Usage: report.py RESULT.json... [-o report.md]
 
-Benchmarks are named <suite>/<case>/<library>/... (suites: interp, deconv; deconv/peak/fma_peak
+Benchmarks are named <suite>/<case>/<library>/... (suites: interp, deconv, inverse; deconv/peak/fma_peak
 is the FMA peak, not a case); each was run with --benchmark_repetitions, and every time below is
 the median of the repetitions' real times. Only the standard library.
 """
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 PEERS = {"libtorch": "libtorch", "onednn": "oneDNN", "xnnpack": "XNNPACK", "opencv": "OpenCV"}
+INVERSE_PEERS = {"libtorch": "libtorch"}
 DECONV_PEERS = {"libtorch": "libtorch", "onednn": "oneDNN", "onednn_any": "oneDNN(any)", "xnnpack": "XNNPACK"}
 ONEDNN_CONFIGS = ["onednn", "onednn_any"]
 PEAK = ("peak", "fma_peak")  # deconv/peak/fma_peak
@@ -119,17 +120,20 @@ def table_lines(header, rows):
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def build_table(cases, results, context):
-    tolerance = float(context.get("tolerance", "1e-3"))
+def build_table(cases, results, context, peers=PEERS, tolerance_key="tolerance"):
+    """A memory-bound suite's table (interp, inverse): GB/s and the fraction of the copy roofline.
+    With libtorch as the only peer, the "fastest peer" columns are left out."""
+    tolerance = float(context.get(tolerance_key, "1e-3"))
     matches, cell = checks(results, tolerance)
+    several = len(peers) > 1
 
-    header = ["case", "hup ms", "hup GB/s", "% of copy", *(f"{name} ms" for name in PEERS.values()),
-              "fastest peer", "hup vs fastest", "hup vs libtorch", "spread hup / worst"]
+    header = ["case", "hup ms", "hup GB/s", "% of copy", *(f"{name} ms" for name in peers.values()),
+              *(["fastest peer", "hup vs fastest"] if several else []), "hup vs libtorch", "spread hup / worst"]
     rows, vs_torch, wins, compared, notes = [], [], 0, 0, []
     for case in cases:
         hup, copy = results.get((case, "hup")), results.get((case, "copy"))
-        peers = {lib: r for lib in PEERS if (r := results.get((case, lib))) and r.ok and matches(r)}
-        fastest = min(peers, key=lambda lib: peers[lib].median, default=None)
+        valid = {lib: r for lib in peers if (r := results.get((case, lib))) and r.ok and matches(r)}
+        fastest = min(valid, key=lambda lib: valid[lib].median, default=None)
         timed = [r for (c, _), r in results.items() if c == case and r.ok]
         row = [f"`{case}`", cell(case, "hup")]
         if hup and hup.ok:
@@ -137,29 +141,31 @@ def build_table(cases, results, context):
             row.append(f"{100 * copy.median / hup.median:.0f}%" if copy and copy.ok else NONE)
         else:
             row += [NONE, NONE]
-        row += [cell(case, lib) for lib in PEERS]
+        row += [cell(case, lib) for lib in peers]
         ratio = torch_ratio = None
         if hup and hup.ok and fastest:
-            ratio = peers[fastest].median / hup.median
+            ratio = valid[fastest].median / hup.median
             compared += 1
             wins += ratio >= 1
-        if hup and hup.ok and "libtorch" in peers:
-            torch_ratio = peers["libtorch"].median / hup.median
+        if hup and hup.ok and "libtorch" in valid:
+            torch_ratio = valid["libtorch"].median / hup.median
             vs_torch.append(torch_ratio)
-        row += [PEERS[fastest] if fastest else NONE, fmt_ratio(ratio), fmt_ratio(torch_ratio)]
+        if several:
+            row += [peers[fastest] if fastest else NONE, fmt_ratio(ratio)]
+        row.append(fmt_ratio(torch_ratio))
         row.append(f"{100 * hup.spread:.1f}% / {100 * max(r.spread for r in timed):.1f}%"
                    if hup and hup.ok else NONE)
         rows.append(row)
-        notes += result_notes(results, case, PEERS, matches, "max |diff| vs libtorch", tolerance)
+        notes += result_notes(results, case, peers, matches, "max |diff| vs libtorch", tolerance)
 
     lines = table_lines(header, rows)
     g = geomean(vs_torch)
-    lines += ["",
-              f"- geometric-mean speed-up of hup over libtorch: **{fmt_ratio(g)}** over {len(vs_torch)} cases",
-              f"- hup at least as fast as the fastest peer: **{wins} of {compared}** cases"]
+    lines += ["", f"- geometric-mean speed-up of hup over libtorch: **{fmt_ratio(g)}** over {len(vs_torch)} cases"]
+    if several:
+        lines.append(f"- hup at least as fast as the fastest peer: **{wins} of {compared}** cases")
     if notes:
-        lines += ["", "Flagged (⚠: result differs from libtorch's; such peers are left out of \"fastest peer\"):",
-                  *notes]
+        lines += ["", "Flagged (⚠: result differs from libtorch's"
+                  + ("; such peers are left out of \"fastest peer\"):" if several else "):"), *notes]
     return lines
 
 
@@ -280,6 +286,20 @@ def main():
             "time / hup time (> 1: hup faster). \"spread\" is (max - min) / median over the repetitions, for hup "
             "and for the worst library of the row.", "",
             *build_deconv_table(cases["deconv"], suite_results("deconv"), context),
+        ]
+    if cases.get("inverse"):
+        lines += [
+            "", "## hup's inverse operators (max_pool with indices, max_unpool, pixel_shuffle/unshuffle, "
+            "unfold/fold)", "",
+            "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
+            "GB/s counts every input read once and every output written once (indices as int64); \"% of copy\" "
+            "is a 2-thread memcpy moving as many bytes divided by hup's time. max_unpool's input is max_pool's "
+            "values and indices, fold's input unfold's result. hup and libtorch write into preallocated outputs "
+            "(libtorch's out= variants: max_pool*_with_indices_out, max_unpool*_out, im2col_out, col2im_out), "
+            "except libtorch's pixel_shuffle/unshuffle, which allocate (their out= variant copies a new tensor). "
+            "\"hup vs libtorch\" is libtorch time / hup time (> 1: hup faster). \"spread\" is (max - min) / median "
+            "over the repetitions, for hup and for the worst library of the row.", "",
+            *build_table(cases["inverse"], suite_results("inverse"), context, INVERSE_PEERS, "inverse_tolerance"),
         ]
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -3,10 +3,11 @@
 #
 #   bench/run_bench.sh [BUILD_DIR (default ./build)] [OUT_DIR (default BUILD_DIR/bench-results)]
 #
-# Each library runs in its own process (--benchmark_filter='/<lib>/', both suites: interp/ and
-# deconv/) so that the thread pools (OpenMP for libtorch, oneDNN, the copy and the FMA peak;
-# Halide's for hup; pthreadpool; OpenCV's) never compete for the cores. Writes OUT_DIR/<lib>.json,
-# OUT_DIR/<lib>.log (console output and the checks against libtorch) and OUT_DIR/report.md.
+# Each library runs in its own process (--benchmark_filter='/<lib>/', every suite: interp/,
+# deconv/ and inverse/, which has only hup, libtorch and copy) so that the thread pools (OpenMP
+# for libtorch, oneDNN, the copy and the FMA peak; Halide's for hup; pthreadpool; OpenCV's) never
+# compete for the cores. Writes OUT_DIR/<lib>.json, OUT_DIR/<lib>.log (console output and the
+# checks against libtorch) and OUT_DIR/report.md.
 # Environment: HUP_BENCH_LIBS (default "hup libtorch onednn onednn_any xnnpack opencv copy fma_peak"),
 # HUP_BENCH_REPETITIONS (3), HUP_BENCH_MIN_TIME (0.5 s per repetition), HUP_BENCH_SLEEP (3 s
 # before each phase, also used to measure whether other processes are busy), HUP_BENCH_ARGS
