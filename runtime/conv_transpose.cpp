@@ -9,13 +9,16 @@
 
 #include "conv_transpose_knobs.h"  // kConvChannelPad
 #include "conv_transpose_variants.h"
+#include "phase_grid.h"
 #include "relayout.h"
 #include "tensor_check.h"
 
 namespace hup {
 namespace {
 
-constexpr int kMaxSpatial = 3;
+using detail::checked_mul_add;
+using detail::kMaxSpatial;
+using detail::per_dim;
 
 Status invalid(const std::string &message) { return Status(StatusCode::InvalidArgument, message); }
 
@@ -26,24 +29,6 @@ struct ConvTransposeShape {
     std::array<int64_t, kMaxSpatial> in{}, out{}, kernel{}, stride{}, padding{}, dilation{}, output_padding{};
     std::vector<int64_t> output_sizes;
 };
-
-// One option: empty (PyTorch's default), one value for every dim, or one per dim.
-Status per_dim(const std::vector<int64_t> &values, const char *name, int spatial, int64_t fallback,
-               std::array<int64_t, kMaxSpatial> *result) {
-    if (!values.empty() && values.size() != 1 && (int)values.size() != spatial) {
-        const std::string counts = spatial == 1 ? "1 value" : "1 or " + std::to_string(spatial) + " values";
-        return invalid(std::string(name) + " must have " + counts + ", got " + std::to_string(values.size()));
-    }
-    for (int d = 0; d < spatial; d++) {
-        (*result)[d] = values.empty() ? fallback : values[values.size() == 1 ? 0 : d];
-    }
-    return Status::Ok();
-}
-
-bool checked_mul_add(int64_t a, int64_t b, int64_t c, int64_t *result) {
-    int64_t product;
-    return !__builtin_mul_overflow(a, b, &product) && !__builtin_add_overflow(product, c, result);
-}
 
 // The weight- and option-only part of the checks (what a plan can check before any input).
 Status check_weight_options(const std::vector<int64_t> &weight_sizes, const ConvTransposeOptions &options,
@@ -142,14 +127,7 @@ Status size_output(const std::vector<int64_t> &input_sizes, const std::vector<in
         }
         p.output_sizes.push_back(p.out[d]);
     }
-    int64_t count = 1;
-    for (int64_t size : p.output_sizes) {
-        if (size != 0 && count > std::numeric_limits<int64_t>::max() / size) {
-            return invalid("output sizes " + detail::shape_string(p.output_sizes) + " overflow int64");
-        }
-        count *= size;
-    }
-    return Status::Ok();
+    return detail::check_count(p.output_sizes, "output");
 }
 
 Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int64_t> &weight_sizes,
@@ -168,65 +146,9 @@ Status plan_shape(const std::vector<int64_t> &input_sizes, const std::vector<int
     return status;
 }
 
-using detail::floor_div;
+using detail::AxisGrid;
+using detail::AxisTaps;
 using detail::round_up;
-
-// One spatial dim of a phase: the outputs o with (o + padding) mod stride == residue. Output
-// o = stride * Q + residue - padding reads taps k = first_tap + m * tap_stride (m < taps) at
-// input Q + base - m * tap_step. Independent of the input's size.
-struct AxisTaps {
-    int64_t residue = 0, first_tap = 0, taps = 0, tap_stride = 1, base = 0, tap_step = 1;
-};
-
-AxisTaps axis_taps(const ConvTransposeShape &p, int d, int64_t residue) {
-    const int64_t s = p.stride[d], dil = p.dilation[d], k = p.kernel[d];
-    AxisTaps a;
-    a.residue = residue;
-    // k * dil = residue (mod s) has a solution iff gcd(s, dil) divides the residue; the
-    // solutions then repeat every s / gcd taps, and each moves the input by dil / gcd.
-    const int64_t g = std::gcd(s, dil);
-    a.tap_stride = s / g;
-    a.tap_step = dil / g;
-    for (a.first_tap = 0; a.first_tap < std::min(k, a.tap_stride); a.first_tap++) {
-        if ((residue - a.first_tap * dil) % s == 0) break;
-    }
-    if (a.first_tap >= std::min(k, a.tap_stride)) return a;  // no tap lands on this phase
-    a.taps = (k - 1 - a.first_tap) / a.tap_stride + 1;
-    a.base = (residue - a.first_tap * dil) / s;  // exact
-    return a;
-}
-
-// Where a phase's outputs lie for one output size: o = first + stride * q, q < count, with
-// input q + in_offset - m * tap_step.
-struct AxisGrid {
-    int64_t first = 0, count = 0, in_offset = 0;
-};
-
-AxisGrid axis_grid(const ConvTransposeShape &p, int d, const AxisTaps &a) {
-    const int64_t s = p.stride[d];
-    const int64_t q_lo = floor_div(p.padding[d] - a.residue + s - 1, s);
-    const int64_t q_hi = floor_div(p.out[d] - 1 + p.padding[d] - a.residue, s);
-    return AxisGrid{s * q_lo + a.residue - p.padding[d], std::max<int64_t>(q_hi - q_lo + 1, 0), q_lo + a.base};
-}
-
-// Writes bias[channel] (or 0) to every element of `out` (a strided view, PyTorch order).
-void fill_channels(const TensorView &out, const std::vector<int64_t> &strides, const float *bias) {
-    const int rank = (int)out.sizes.size();
-    std::vector<int64_t> index(rank, 0);
-    float *data = static_cast<float *>(out.data);
-    if (detail::element_count(out.sizes) == 0) return;
-    while (true) {
-        int64_t offset = 0;
-        for (int i = 0; i < rank; i++) offset += index[i] * strides[i];
-        data[offset] = bias ? bias[index[1]] : 0.0f;
-        int i = rank - 1;
-        for (; i >= 0; i--) {
-            if (++index[i] < out.sizes[i]) break;
-            index[i] = 0;
-        }
-        if (i < 0) break;
-    }
-}
 
 }  // namespace
 
@@ -300,7 +222,7 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
     for (int d = 0; d < spatial; d++) {
         slot[d].assign(p.kernel[d], {-1, 0});
         for (int64_t r = 0; r < p.stride[d]; r++) {
-            residues[d].push_back(axis_taps(p, d, r));
+            residues[d].push_back(detail::axis_taps(p.stride[d], p.dilation[d], p.kernel[d], r));
             const AxisTaps &a = residues[d].back();
             for (int64_t m = 0; m < a.taps; m++) slot[d][a.first_tap + m * a.tap_stride] = {r, m};
         }
@@ -371,10 +293,8 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     status = size_output(input.sizes, plan.weight_sizes, plan.options, &p);
     if (status.ok()) status = detail::check_tensor(output, "output", 3, 5);
     if (!status.ok()) return status;
-    if (output.sizes != p.output_sizes) {
-        return Status(StatusCode::ShapeMismatch, "output has sizes " + detail::shape_string(output.sizes) +
-                                                     ", expected " + detail::shape_string(p.output_sizes));
-    }
+    if (status.ok()) status = detail::check_sizes(output, "output", p.output_sizes);
+    if (!status.ok()) return status;
     for (const auto &[t, name] : {std::pair<const TensorView *, const char *>{&input, "input"}, {&output, "output"}}) {
         status = detail::check_halide_addressable(*t, name);
         if (!status.ok()) return status;
@@ -438,7 +358,7 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         int64_t offset = 0;
         bool empty = false;
         for (int d = 0; d < spatial; d++) {
-            grid[d] = axis_grid(p, d, phase.axes[d]);
+            grid[d] = detail::axis_grid(p.stride[d], p.padding[d], p.out[d], phase.axes[d]);
             empty |= grid[d].count == 0;
             offset += grid[d].first * out_strides[2 + d];
             view.sizes[2 + d] = grid[d].count;
@@ -447,7 +367,7 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         if (empty) continue;
         view.data = static_cast<float *>(output.data) + offset;
         if (phase.tap_count == 0) {  // no tap reaches these outputs: bias only
-            fill_channels(view, view.strides, plan.bias.data());
+            detail::fill_channels(view, plan.bias.data());
             continue;
         }
         detail::HalideView w_buf, out_buf;

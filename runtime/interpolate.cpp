@@ -196,11 +196,8 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     status = plan_interpolate(input.sizes, options, &plan);
     if (!status.ok()) return status;
     status = detail::check_tensor(output, "output", 3, 5);
+    if (status.ok()) status = detail::check_sizes(output, "output", plan.output_sizes);
     if (!status.ok()) return status;
-    if (output.sizes != plan.output_sizes) {
-        return Status(StatusCode::ShapeMismatch, "output has sizes " + detail::shape_string(output.sizes) +
-                                                     ", expected " + detail::shape_string(plan.output_sizes));
-    }
     for (const auto *t : {&input, &output}) {
         status = detail::check_halide_addressable(*t, t == &input ? "input" : "output");
         if (!status.ok()) return status;

@@ -24,7 +24,7 @@ int64_t element_count(const std::vector<int64_t> &sizes) {
     return count;
 }
 
-Status check_tensor(const TensorView &t, const char *name, int min_rank, int max_rank) {
+Status check_tensor(const TensorView &t, const char *name, int min_rank, int max_rank, DType dtype) {
     const int rank = (int)t.sizes.size();
     if (rank < min_rank || rank > max_rank) {
         std::ostringstream m;
@@ -33,8 +33,8 @@ Status check_tensor(const TensorView &t, const char *name, int min_rank, int max
         m << " dims, got " << rank << "-D " << shape_string(t.sizes);
         return Status(StatusCode::InvalidArgument, m.str());
     }
-    if (t.dtype != DType::Float32) {
-        return Status(StatusCode::Unsupported, std::string(name) + " must be float32");
+    if (t.dtype != dtype) {
+        return Status(StatusCode::Unsupported, std::string(name) + (dtype == DType::Int64 ? " must be int64" : " must be float32"));
     }
     if (!t.strides.empty() && t.strides.size() != t.sizes.size()) {
         return Status(StatusCode::InvalidArgument,
@@ -60,6 +60,36 @@ Status check_tensor(const TensorView &t, const char *name, int min_rank, int max
     }
     if (count > 0 && t.data == nullptr) {
         return Status(StatusCode::InvalidArgument, std::string(name) + " data is null");
+    }
+    return Status::Ok();
+}
+
+Status check_sizes(const TensorView &t, const char *name, const std::vector<int64_t> &expected) {
+    if (t.sizes == expected) return Status::Ok();
+    return Status(StatusCode::ShapeMismatch,
+                  std::string(name) + " has sizes " + shape_string(t.sizes) + ", expected " + shape_string(expected));
+}
+
+Status check_count(const std::vector<int64_t> &sizes, const char *name) {
+    int64_t count = 1;
+    for (int64_t size : sizes) {
+        if (size != 0 && count > std::numeric_limits<int64_t>::max() / size) {
+            return Status(StatusCode::InvalidArgument, std::string(name) + " sizes " + shape_string(sizes) + " overflow int64");
+        }
+        count *= size;
+    }
+    return Status::Ok();
+}
+
+Status per_dim(const std::vector<int64_t> &values, const char *name, int spatial, int64_t fallback,
+               std::array<int64_t, kMaxSpatial> *result) {
+    if (!values.empty() && values.size() != 1 && (int)values.size() != spatial) {
+        const std::string counts = spatial == 1 ? "1 value" : "1 or " + std::to_string(spatial) + " values";
+        return Status(StatusCode::InvalidArgument,
+                      std::string(name) + " must have " + counts + ", got " + std::to_string(values.size()));
+    }
+    for (int d = 0; d < spatial; d++) {
+        (*result)[d] = values.empty() ? fallback : values[values.size() == 1 ? 0 : d];
     }
     return Status::Ok();
 }
@@ -97,9 +127,9 @@ int64_t max_offset(const TensorView &t) {
     return offset;
 }
 
-Status check_halide_addressable(const TensorView &t, const char *name) {
+Status check_halide_addressable(const TensorView &t, const char *name, int element_size) {
     // Halide (without the large_buffers feature) indexes with int32 and caps buffers at 2 GiB.
-    const int64_t limit = (int64_t(1) << 31) / int64_t(sizeof(float));
+    const int64_t limit = (int64_t(1) << 31) / int64_t(element_size);
     for (int64_t s : t.sizes) {
         if (s >= (int64_t(1) << 31)) {
             return Status(StatusCode::Unsupported, std::string(name) + " has a dim of 2^31 or more elements");
@@ -112,10 +142,10 @@ Status check_halide_addressable(const TensorView &t, const char *name) {
     return Status::Ok();
 }
 
-void HalideView::init(const void *host, int dimensions) {
+void HalideView::init(const void *host, int dimensions, halide_type_t type) {
     buffer = halide_buffer_t{};
     buffer.host = static_cast<uint8_t *>(const_cast<void *>(host));
-    buffer.type = halide_type_t(halide_type_float, 32);
+    buffer.type = type;
     buffer.dimensions = dimensions;
     buffer.dim = dims;
 }
@@ -152,6 +182,25 @@ void strided_copy(const TensorView &src, const TensorView &dst) {
         int i = rank - 2;
         for (; i >= 0; i--) {
             if (++index[i] < src.sizes[i]) break;
+            index[i] = 0;
+        }
+        if (i < 0) break;
+    }
+}
+
+void fill_channels(const TensorView &out, const float *bias) {
+    const int rank = (int)out.sizes.size();
+    if (element_count(out.sizes) == 0) return;
+    const std::vector<int64_t> strides = strides_of(out);
+    std::vector<int64_t> index(rank, 0);
+    float *data = static_cast<float *>(out.data);
+    while (true) {
+        int64_t offset = 0;
+        for (int i = 0; i < rank; i++) offset += index[i] * strides[i];
+        data[offset] = bias ? bias[index[1]] : 0.0f;
+        int i = rank - 1;
+        for (; i >= 0; i--) {
+            if (++index[i] < out.sizes[i]) break;
             index[i] = 0;
         }
         if (i < 0) break;

@@ -1,6 +1,7 @@
 // Argument checks and tensor bookkeeping shared by every operator wrapper.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,10 +14,30 @@ namespace detail {
 
 std::string shape_string(const std::vector<int64_t> &sizes);
 
-// Validates a TensorView: rank in [min_rank, max_rank], float32, non-null data (unless empty),
+// Validates a TensorView: rank in [min_rank, max_rank], the dtype, non-null data (unless empty),
 // non-negative sizes, strides of the right length, and an element count that fits int64.
 // `name` appears in the message ("input", "output", ...).
-Status check_tensor(const TensorView &t, const char *name, int min_rank, int max_rank);
+Status check_tensor(const TensorView &t, const char *name, int min_rank, int max_rank,
+                    DType dtype = DType::Float32);
+
+// ShapeMismatch unless `t` has the sizes an operator computed for it.
+Status check_sizes(const TensorView &t, const char *name, const std::vector<int64_t> &expected);
+
+// InvalidArgument unless the product of `sizes` fits int64.
+Status check_count(const std::vector<int64_t> &sizes, const char *name);
+
+constexpr int kMaxSpatial = 3;
+
+// One per-dim option: empty (PyTorch's default `fallback`), one value for every dim, or one per
+// dim; the values land in result[0 .. spatial).
+Status per_dim(const std::vector<int64_t> &values, const char *name, int spatial, int64_t fallback,
+               std::array<int64_t, kMaxSpatial> *result);
+
+// a * b + c, false on int64 overflow.
+inline bool checked_mul_add(int64_t a, int64_t b, int64_t c, int64_t *result) {
+    int64_t product;
+    return !__builtin_mul_overflow(a, b, &product) && !__builtin_add_overflow(product, c, result);
+}
 
 // Strides in elements: the view's own, or the contiguous ones when it has none.
 std::vector<int64_t> strides_of(const TensorView &t);
@@ -35,8 +56,8 @@ struct HalideView {
     halide_buffer_t buffer{};
     halide_dimension_t dims[8]{};
 
-    // A float32 buffer over `host` with `dimensions` dims, to be described with set().
-    void init(const void *host, int dimensions);
+    // A buffer over `host` with `dimensions` dims, to be described with set().
+    void init(const void *host, int dimensions, halide_type_t type = halide_type_t(halide_type_float, 32));
     // Halide dim d: min 0, `extent`, `stride` (1 for a size-1 dim, which is only read at
     // index 0, whatever PyTorch's stride: Halide's dense-dim constraints want 1 there).
     void set(int d, int64_t extent, int64_t stride);
@@ -48,7 +69,11 @@ inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 void make_halide_view(const TensorView &t, HalideView *view);
 
 // Halide addresses a buffer with 32-bit offsets: larger tensors are refused up front.
-Status check_halide_addressable(const TensorView &t, const char *name);
+Status check_halide_addressable(const TensorView &t, const char *name, int element_size = sizeof(float));
+
+// Writes bias[channel] (or 0 when bias is null) to every element of a float32 view (PyTorch
+// dim order, channel dim 1).
+void fill_channels(const TensorView &out, const float *bias);
 
 // Copies src into dst element by element (same sizes; any strides).
 void strided_copy(const TensorView &src, const TensorView &dst);

@@ -1,0 +1,66 @@
+// unfold (im2col) and fold (col2im).
+//
+// The runtime (runtime/fold.cpp) views the column tensor (N, C*kh*kw, L) as 6-D:
+// (block x, block y, kernel column kj, kernel row ki, c, n), L being the block grid.
+//
+// unfold copies: block (bx, by) at kernel tap (kj, ki) reads the image at
+//     (bx*stride - padding + kj*dilation, by*...),  zero outside.
+// fold is unfold's adjoint: output pixel o sums the taps that land on it. As in
+// conv_transpose, the outputs split into phases by (o + padding) mod stride; on a phase's
+// grid q each dim sums `taps` kernel taps first_tap + m*tap_stride from block q + in_offset -
+// m*tap_step (the runtime works these out, runtime/phase_grid.h). The taps are summed in
+// ATen's order (kernel row, then column, increasing), so the sums round as col2im's do.
+#include "Halide.h"
+
+#include "fold_schedule.h"
+
+namespace hup {
+
+using namespace Halide;
+
+class Unfold : public Generator<Unfold> {
+public:
+    Input<Buffer<float, 4>> in{"in"};  // (x, y, c, n)
+    Input<int32_t> stride_x{"stride_x"}, padding_x{"padding_x"}, dilation_x{"dilation_x"};
+    Input<int32_t> stride_y{"stride_y"}, padding_y{"padding_y"}, dilation_y{"dilation_y"};
+    Output<Buffer<float, 6>> out{"out"};  // (bx, by, kj, ki, c, n)
+
+    void generate() {
+        const Var bx("bx"), by("by"), kj("kj"), ki("ki"), c("c"), n("n");
+        Func padded = BoundaryConditions::constant_exterior(
+            in, 0.0f, {{0, in.dim(0).extent()}, {0, in.dim(1).extent()}, {Expr(), Expr()}, {Expr(), Expr()}});
+        out(bx, by, kj, ki, c, n) =
+            padded(bx * stride_x - padding_x + kj * dilation_x, by * stride_y - padding_y + ki * dilation_y, c, n);
+        schedule_unfold_cpu(get_target(), {bx, by, kj, ki, c, n}, stride_x, in, out);
+    }
+};
+
+class Fold : public Generator<Fold> {
+public:
+    Input<Buffer<float, 6>> cols{"cols"};  // (bx, by, kj, ki, c, n)
+    Input<int32_t> taps_x{"taps_x"}, first_tap_x{"first_tap_x"}, tap_stride_x{"tap_stride_x"};
+    Input<int32_t> in_offset_x{"in_offset_x"}, tap_step_x{"tap_step_x"};
+    Input<int32_t> taps_y{"taps_y"}, first_tap_y{"first_tap_y"}, tap_stride_y{"tap_stride_y"};
+    Input<int32_t> in_offset_y{"in_offset_y"}, tap_step_y{"tap_step_y"};
+    Output<Buffer<float, 4>> out{"out"};  // one phase's grid: (qx, qy, c, n)
+
+    void generate() {
+        const Var qx("qx"), qy("qy"), c("c"), n("n");
+        Func padded = BoundaryConditions::constant_exterior(
+            cols, 0.0f,
+            {{0, cols.dim(0).extent()}, {0, cols.dim(1).extent()}, {Expr(), Expr()}, {Expr(), Expr()},
+             {Expr(), Expr()}, {Expr(), Expr()}});
+        RDom m(0, taps_x, 0, taps_y, "m");  // kernel column innermost: ATen's order
+        Func sum("sum");
+        sum(qx, qy, c, n) = 0.0f;
+        sum(qx, qy, c, n) += padded(qx + in_offset_x - m.x * tap_step_x, qy + in_offset_y - m.y * tap_step_y,
+                                    first_tap_x + m.x * tap_stride_x, first_tap_y + m.y * tap_stride_y, c, n);
+        out(qx, qy, c, n) = sum(qx, qy, c, n);
+        schedule_fold_cpu(get_target(), {qx, qy, c, n}, sum, cols, out);
+    }
+};
+
+}  // namespace hup
+
+HALIDE_REGISTER_GENERATOR(hup::Unfold, unfold)
+HALIDE_REGISTER_GENERATOR(hup::Fold, fold)

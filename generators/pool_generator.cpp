@@ -1,0 +1,119 @@
+// max_pool with indices, and max_unpool.
+//
+// max_pool: each output scans its window in PyTorch's order (z, y, x, x fastest) and keeps the
+// first maximum, or the last NaN: a tap takes over when it is greater than the best so far or
+// is NaN, exactly the comparison of ATen's CPU kernel. Padding reads as -inf, which never
+// takes over, so the best starts as (-inf, the window's first tap inside the input): a window
+// of -inf reports that tap, as ATen does. Indices count within the (n, c) plane of the input.
+// 1-D pooling runs as 2-D over one row. Kernel size, stride, padding and dilation are run-time
+// values.
+//
+// max_unpool: a scatter. Each (n, c) plane of the output is zero-filled, then input element i
+// (in row-major order, so the last of repeated indices wins) is stored at indices[i]. The
+// output is viewed flat per plane (the runtime checks that its spatial dims nest), and the
+// runtime has checked every index against the plane before the pipeline runs: the clamp below
+// only tells Halide's bounds inference what it cannot know.
+#include <limits>
+
+#include "Halide.h"
+#include "spatial_vars.h"
+
+#include "pool_schedule.h"
+
+namespace hup {
+
+using namespace Halide;
+
+class MaxPool : public Generator<MaxPool> {
+public:
+    GeneratorParam<int> spatial_rank{"spatial_rank", 2, 2, 3};
+    GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+
+    // Halide dims: (spatial..., c, n).
+    Input<Buffer<float>> in{"in"};
+    Input<int32_t> kernel_x{"kernel_x"}, stride_x{"stride_x"}, padding_x{"padding_x"}, dilation_x{"dilation_x"};
+    Input<int32_t> kernel_y{"kernel_y"}, stride_y{"stride_y"}, padding_y{"padding_y"}, dilation_y{"dilation_y"};
+    Input<int32_t> kernel_z{"kernel_z"}, stride_z{"stride_z"}, padding_z{"padding_z"}, dilation_z{"dilation_z"};
+    // The maxima (float32) and their positions (int64).
+    Output<Buffer<>> out{"out", {Float(32), Int(64)}};
+
+    void generate() {
+        const int rank = spatial_rank;
+        std::vector<Var> dims = spatial_vars(rank);
+        dims.emplace_back("c");
+        dims.emplace_back("n");
+        const Expr kernel[] = {kernel_x, kernel_y, kernel_z}, stride[] = {stride_x, stride_y, stride_z};
+        const Expr padding[] = {padding_x, padding_y, padding_z}, dilation[] = {dilation_x, dilation_y, dilation_z};
+
+        // Bounded channels as well: channels_last vectors of channels may overhang the last.
+        Region inside(rank + 2, Range(Expr(), Expr()));
+        inside[rank] = Range(0, in.dim(rank).extent());
+        Region window;
+        for (int d = 0; d < rank; d++) {
+            inside[d] = Range(0, in.dim(d).extent());
+            window.push_back(Range(0, kernel[d]));
+        }
+        Func padded = BoundaryConditions::constant_exterior(in, Expr(-std::numeric_limits<float>::infinity()), inside);  // -inf
+        RDom tap(window, "tap");
+
+        // Per dim: where the window starts, the first tap inside the input, and the tap's source.
+        std::vector<Expr> src(dims.begin(), dims.end()), first_inside(rank);
+        for (int d = 0; d < rank; d++) {
+            const Expr start = dims[d] * stride[d] - padding[d];
+            const Expr skipped = select(start < 0, (dilation[d] - 1 - start) / dilation[d], 0);
+            first_inside[d] = start + skipped * dilation[d];
+            src[d] = start + tap[d] * dilation[d];
+        }
+        // The flat position within the input plane (< 2^31: the runtime checks the plane).
+        auto flat = [&](const std::vector<Expr> &at) {
+            Expr position = at[rank - 1];
+            for (int d = rank - 2; d >= 0; d--) position = position * in.dim(d).extent() + at[d];
+            return position;
+        };
+
+        Func best("best");
+        best(dims) = Tuple(Expr(-std::numeric_limits<float>::infinity()), flat(first_inside));
+        const Expr value = padded(src);
+        const Expr takes_over = value > best(dims)[0] || is_nan(value);
+        best(dims) = Tuple(select(takes_over, value, best(dims)[0]), select(takes_over, flat(src), best(dims)[1]));
+        out(dims) = Tuple(best(dims)[0], cast<int64_t>(best(dims)[1]));
+
+        schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, padded, best, in, out);
+    }
+};
+
+class MaxUnpool : public Generator<MaxUnpool> {
+public:
+    GeneratorParam<int> spatial_rank{"spatial_rank", 2, 1, 3};
+    GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+
+    // in and indices: (spatial..., c, n); out: (position in the plane, c, n).
+    Input<Buffer<float>> in{"in"};
+    Input<Buffer<int64_t>> indices{"indices"};
+    Input<int32_t> plane_size{"plane_size"};  // the output's spatial element count
+    Output<Buffer<float, 3>> out{"out"};
+
+    void generate() {
+        const int rank = spatial_rank;
+        const Var p("p"), c("c"), n("n");
+        Region spatial;
+        for (int d = 0; d < rank; d++) spatial.push_back(Range(0, in.dim(d).extent()));
+        RDom element(spatial, "element");
+        std::vector<Expr> at;
+        for (int d = 0; d < rank; d++) at.push_back(element[d]);
+        at.push_back(c);
+        at.push_back(n);
+
+        Func plane("plane");
+        plane(p, c, n) = 0.0f;
+        plane(clamp(cast<int32_t>(indices(at)), 0, plane_size - 1), c, n) = in(at);
+        out(p, c, n) = plane(p, c, n);
+
+        schedule_max_unpool_cpu(get_target(), layout, {p, c, n}, element, plane, in, indices, out);
+    }
+};
+
+}  // namespace hup
+
+HALIDE_REGISTER_GENERATOR(hup::MaxPool, max_pool)
+HALIDE_REGISTER_GENERATOR(hup::MaxUnpool, max_unpool)

@@ -1,0 +1,330 @@
+// max_pool with indices and max_unpool: PyTorch's argument rules and output sizes, the index
+// check that keeps unpool from writing anywhere on bad input, and the views the AOT kernels
+// take (generators/pool_generator.cpp).
+#include <atomic>
+#include <limits>
+#include <memory>
+
+#include "HalideRuntime.h"
+#include "hup_max_pool_r2_channels_last.h"
+#include "hup_max_pool_r2_planar.h"
+#include "hup_max_pool_r3_channels_last.h"
+#include "hup_max_pool_r3_planar.h"
+#include "hup_max_unpool_r2_channels_last.h"
+#include "hup_max_unpool_r2_planar.h"
+#include "hup_max_unpool_r3_channels_last.h"
+#include "hup_max_unpool_r3_planar.h"
+#include "relayout.h"
+#include "tensor_check.h"
+
+namespace hup {
+namespace {
+
+using detail::kMaxSpatial;
+
+Status invalid(const std::string &message) { return Status(StatusCode::InvalidArgument, message); }
+
+// A pooling window per spatial dim (PyTorch order: d = 0 is the outermost spatial dim).
+struct Window {
+    int spatial = 0;
+    std::array<int64_t, kMaxSpatial> kernel{}, stride{}, padding{}, dilation{};
+};
+
+// Rank from the input, then kernel_size (required), stride (default kernel_size), padding,
+// dilation: the checks both ops share.
+Status parse_window(const char *op, const std::vector<int64_t> &input_sizes, const std::vector<int64_t> &kernel_size,
+                    const std::vector<int64_t> &stride, const std::vector<int64_t> &padding,
+                    const std::vector<int64_t> &dilation, Window *w) {
+    const int rank = (int)input_sizes.size();
+    if (rank < 3 || rank > 5) {
+        return invalid(std::string(op) + ": input must have 3 to 5 dims (N, C, spatial...), got " + std::to_string(rank) +
+                       "-D " + detail::shape_string(input_sizes) + "; add a batch dim for unbatched input");
+    }
+    w->spatial = rank - 2;
+    if (kernel_size.empty()) return invalid(std::string(op) + ": kernel_size is required");
+    Status s = detail::per_dim(kernel_size, "kernel_size", w->spatial, 0, &w->kernel);
+    if (s.ok()) s = detail::per_dim(stride, "stride", w->spatial, 0, &w->stride);
+    if (s.ok()) s = detail::per_dim(padding, "padding", w->spatial, 0, &w->padding);
+    if (s.ok()) s = detail::per_dim(dilation, "dilation", w->spatial, 1, &w->dilation);
+    if (!s.ok()) return s;
+    for (int d = 0; d < w->spatial; d++) {
+        if (stride.empty()) w->stride[d] = w->kernel[d];
+        if (w->kernel[d] <= 0) return invalid(std::string(op) + ": kernel_size must be positive");
+        if (w->stride[d] <= 0) return invalid(std::string(op) + ": stride must be positive");
+        if (w->dilation[d] <= 0) return invalid(std::string(op) + ": dilation must be positive");
+        if (w->padding[d] < 0) return invalid(std::string(op) + ": padding must be non-negative");
+    }
+    for (int i = 0; i < rank; i++) {
+        if (input_sizes[i] < 0 || (i > 0 && input_sizes[i] == 0)) {
+            return invalid(std::string(op) + ": input sizes after the batch dim must be positive, got " +
+                           detail::shape_string(input_sizes));
+        }
+    }
+    return Status::Ok();
+}
+
+// The Halide view of a (N, C, spatial...) tensor with its spatial dims reversed and padded to
+// `dims` - 2 with unit dims (1-D pooling runs as 2-D), typed `type`.
+void pool_view(const TensorView &t, int dims, halide_type_t type, detail::HalideView *view) {
+    const int rank = (int)t.sizes.size(), spatial = rank - 2;
+    const std::vector<int64_t> strides = detail::strides_of(t);
+    view->init(t.data, dims, type);
+    for (int i = 0; i < dims - 2; i++) {
+        if (i < spatial) {
+            view->set(i, t.sizes[rank - 1 - i], strides[rank - 1 - i]);
+        } else {
+            view->set(i, 1, 1);
+        }
+    }
+    view->set(dims - 2, t.sizes[1], strides[1]);
+    view->set(dims - 1, t.sizes[0], strides[0]);
+}
+
+const halide_type_t kFloat32(halide_type_float, 32), kInt64(halide_type_int, 64);
+
+// Whether the kernels should vectorise across channels: the channel dim is dense (and there
+// is more than one channel), and the innermost spatial dim is not.
+bool channels_dense(const TensorView &t) {
+    return t.sizes[1] > 1 && detail::unit_stride(t, 1) && !detail::unit_stride(t, (int)t.sizes.size() - 1);
+}
+
+}  // namespace
+
+// ---- max_pool ------------------------------------------------------------------------------
+
+Status max_pool_output_sizes(const std::vector<int64_t> &input_sizes, const MaxPoolOptions &options,
+                             std::vector<int64_t> *output_sizes) {
+    Window w;
+    Status s = parse_window("max_pool", input_sizes, options.kernel_size, options.stride, options.padding,
+                            options.dilation, &w);
+    if (!s.ok()) return s;
+    std::vector<int64_t> sizes = {input_sizes[0], input_sizes[1]};
+    for (int d = 0; d < w.spatial; d++) {
+        const int64_t in = input_sizes[2 + d], k = w.kernel[d], st = w.stride[d], p = w.padding[d], dil = w.dilation[d];
+        const std::string dim = " (spatial dim " + std::to_string(d) + ")";
+        if (p > k / 2) {
+            return invalid("max_pool: padding " + std::to_string(p) + " must be at most half of kernel_size " +
+                           std::to_string(k) + dim);
+        }
+        // PyTorch: (in + 2p - dil*(k-1) - 1 [+ stride - 1 with ceil_mode]) / stride + 1, and with
+        // ceil_mode the last window must start inside the input or the left padding.
+        int64_t reach, span, numerator;
+        if (!detail::checked_mul_add(dil, k - 1, 1, &reach) || __builtin_add_overflow(in, 2 * p, &span) ||
+            __builtin_sub_overflow(span, reach, &numerator) ||
+            (options.ceil_mode && __builtin_add_overflow(numerator, st - 1, &numerator))) {
+            return invalid("max_pool: output size overflows int64" + dim);
+        }
+        int64_t out = detail::floor_div(numerator, st) + 1;
+        if (options.ceil_mode && (out - 1) * st >= in + p) out--;
+        if (out < 1) {
+            return invalid("max_pool: input " + detail::shape_string(input_sizes) + " is too small for the window: output size " +
+                           std::to_string(out) + dim);
+        }
+        sizes.push_back(out);
+    }
+    *output_sizes = sizes;
+    return Status::Ok();
+}
+
+Status max_pool(const TensorView &input, const TensorView &output, const TensorView &indices,
+                const MaxPoolOptions &options) {
+    Status s = detail::check_tensor(input, "input", 3, 5);
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = max_pool_output_sizes(input.sizes, options, &sizes);
+    if (s.ok()) s = detail::check_tensor(output, "output", 3, 5);
+    if (s.ok()) s = detail::check_sizes(output, "output", sizes);
+    if (s.ok()) s = detail::check_tensor(indices, "indices", 3, 5, DType::Int64);
+    if (s.ok()) s = detail::check_sizes(indices, "indices", sizes);
+    if (s.ok()) s = detail::check_halide_addressable(input, "input");
+    if (s.ok()) s = detail::check_halide_addressable(output, "output");
+    if (s.ok()) s = detail::check_halide_addressable(indices, "indices", sizeof(int64_t));
+    if (!s.ok() || detail::element_count(sizes) == 0) return s;
+
+    Window w;
+    parse_window("max_pool", input.sizes, options.kernel_size, options.stride, options.padding, options.dilation, &w);
+    const bool channels_last = channels_dense(input);
+    const int dims = w.spatial == 3 ? 5 : 4;
+    detail::HalideView in, out, idx;
+    pool_view(input, dims, kFloat32, &in);
+    pool_view(output, dims, kFloat32, &out);
+    pool_view(indices, dims, kInt64, &idx);
+    // Per Halide dim (x, y, z): PyTorch's last spatial dim first; absent dims are unit windows.
+    int32_t k[3] = {1, 1, 1}, st[3] = {1, 1, 1}, p[3] = {0, 0, 0}, dil[3] = {1, 1, 1};
+    for (int i = 0; i < w.spatial; i++) {
+        const int d = w.spatial - 1 - i;
+        // Windows reaching past 2^31 see only padding there: clamping keeps the arithmetic in
+        // int32 without changing which taps are inside.
+        k[i] = (int32_t)std::min<int64_t>(w.kernel[d], std::numeric_limits<int32_t>::max() / 4);
+        st[i] = (int32_t)std::min<int64_t>(w.stride[d], std::numeric_limits<int32_t>::max() / 4);
+        p[i] = (int32_t)w.padding[d];
+        dil[i] = (int32_t)std::min<int64_t>(w.dilation[d], std::numeric_limits<int32_t>::max() / 4);
+    }
+    using Kernel = int (*)(const void *, halide_buffer_t *, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t,
+                           int32_t, int32_t, int32_t, int32_t, int32_t, halide_buffer_t *, halide_buffer_t *);
+    const Kernel kernel = dims == 4 ? (channels_last ? hup_max_pool_r2_channels_last : hup_max_pool_r2_planar)
+                                    : (channels_last ? hup_max_pool_r3_channels_last : hup_max_pool_r3_planar);
+    return detail::run_pipeline("max_pool", [&](void *user_context) {
+        return kernel(user_context, &in.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2], st[2], p[2],
+                      dil[2], &out.buffer, &idx.buffer);
+    });
+}
+
+// ---- max_unpool ----------------------------------------------------------------------------
+
+Status max_unpool_output_sizes(const std::vector<int64_t> &input_sizes, const MaxUnpoolOptions &options,
+                               std::vector<int64_t> *output_sizes) {
+    Window w;
+    Status s = parse_window("max_unpool", input_sizes, options.kernel_size, options.stride, options.padding, {}, &w);
+    if (!s.ok()) return s;
+    const int rank = (int)input_sizes.size();
+    const size_t given = options.output_size.size();
+    if (given != 0 && (int)given != w.spatial && (int)given != rank) {
+        return invalid("max_unpool: output_size must have " + std::to_string(w.spatial) + " or " + std::to_string(rank) +
+                       " values, got " + std::to_string(given));
+    }
+    std::vector<int64_t> sizes = {input_sizes[0], input_sizes[1]};
+    for (int d = 0; d < w.spatial; d++) {
+        const std::string dim = " (spatial dim " + std::to_string(d) + ")";
+        // (in - 1) * stride - 2 * padding + kernel_size.
+        int64_t spread, padded, size;
+        if (w.padding[d] > (int64_t(1) << 61) || !detail::checked_mul_add(input_sizes[2 + d] - 1, w.stride[d], w.kernel[d], &spread) ||
+            __builtin_sub_overflow(spread, 2 * w.padding[d], &padded)) {
+            return invalid("max_unpool: output size overflows int64" + dim);
+        }
+        size = padded;
+        if (given) {
+            const int64_t wanted = options.output_size[given - w.spatial + d];
+            if (wanted <= padded - w.stride[d] || wanted >= padded + w.stride[d]) {
+                return invalid("max_unpool: output_size " + std::to_string(wanted) + dim + " must lie strictly between " +
+                               std::to_string(padded - w.stride[d]) + " and " + std::to_string(padded + w.stride[d]));
+            }
+            size = wanted;
+        }
+        if (size <= 0) return invalid("max_unpool: output size " + std::to_string(size) + dim + " is not positive");
+        sizes.push_back(size);
+    }
+    s = detail::check_count(sizes, "output");
+    if (s.ok()) *output_sizes = sizes;
+    return s;
+}
+
+namespace {
+
+// Finds an index outside [0, plane) (in any (n, c) plane), in parallel on Halide's pool.
+struct IndexScan {
+    const int64_t *data;
+    std::vector<int64_t> sizes, strides;
+    int64_t plane;
+    std::atomic<bool> bad{false};
+    std::atomic<int64_t> bad_value{0};
+
+    static int task(void *, int plane_index, uint8_t *closure) {
+        IndexScan &scan = *reinterpret_cast<IndexScan *>(closure);
+        const int rank = (int)scan.sizes.size();
+        const int64_t n = plane_index / scan.sizes[1], c = plane_index % scan.sizes[1];
+        const int64_t *base = scan.data + n * scan.strides[0] + c * scan.strides[1];
+        // Spatial dims padded to three, outermost first.
+        int64_t size[3] = {1, 1, 1}, stride[3] = {0, 0, 0};
+        for (int d = 2; d < rank; d++) {
+            size[3 - rank + d] = scan.sizes[d];
+            stride[3 - rank + d] = scan.strides[d];
+        }
+        const uint64_t limit = (uint64_t)scan.plane;
+        bool bad = false;
+        int64_t bad_value = 0;
+        for (int64_t z = 0; z < size[0] && !bad; z++) {
+            for (int64_t y = 0; y < size[1] && !bad; y++) {
+                const int64_t *row = base + z * stride[0] + y * stride[1];
+                uint64_t worst = 0;  // negative indices wrap to huge unsigned values
+                for (int64_t x = 0; x < size[2]; x++) worst = std::max(worst, (uint64_t)row[x * stride[2]]);
+                if (worst >= limit) {
+                    bad = true;
+                    for (int64_t x = 0; x < size[2]; x++) {
+                        if ((uint64_t)row[x * stride[2]] >= limit) {
+                            bad_value = row[x * stride[2]];
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if (bad && !scan.bad.exchange(true)) scan.bad_value = bad_value;
+        return 0;
+    }
+};
+
+Status check_indices(const TensorView &indices, int64_t plane) {
+    IndexScan scan;
+    scan.data = static_cast<const int64_t *>(indices.data);
+    scan.sizes = indices.sizes;
+    scan.strides = detail::strides_of(indices);
+    scan.plane = plane;
+    const int64_t planes = indices.sizes[0] * indices.sizes[1];
+    if (planes > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
+    halide_do_par_for(nullptr, IndexScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
+    if (!scan.bad) return Status::Ok();
+    return invalid("max_unpool: index " + std::to_string(scan.bad_value.load()) + " is outside the output plane of " +
+                   std::to_string(plane) + " elements; nothing was written");
+}
+
+// Whether the spatial dims of `t` nest (each stride = the next one's stride times its size),
+// so that a plane can be addressed flat with the innermost spatial stride.
+bool spatial_nests(const TensorView &t) {
+    const std::vector<int64_t> strides = detail::strides_of(t);
+    for (size_t d = 2; d + 1 < t.sizes.size(); d++) {
+        if (t.sizes[d] > 1 && strides[d] != strides[d + 1] * t.sizes[d + 1]) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+Status max_unpool(const TensorView &input, const TensorView &indices, const TensorView &output,
+                  const MaxUnpoolOptions &options) {
+    Status s = detail::check_tensor(input, "input", 3, 5);
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = max_unpool_output_sizes(input.sizes, options, &sizes);
+    if (s.ok()) s = detail::check_tensor(indices, "indices", 3, 5, DType::Int64);
+    if (s.ok()) s = detail::check_sizes(indices, "indices", input.sizes);
+    if (s.ok()) s = detail::check_tensor(output, "output", 3, 5);
+    if (s.ok()) s = detail::check_sizes(output, "output", sizes);
+    if (s.ok()) s = detail::check_halide_addressable(input, "input");
+    if (s.ok()) s = detail::check_halide_addressable(indices, "indices", sizeof(int64_t));
+    if (s.ok()) s = detail::check_halide_addressable(output, "output");
+    if (!s.ok() || detail::element_count(sizes) == 0) return s;
+
+    const int rank = (int)input.sizes.size(), spatial = rank - 2;
+    int64_t plane = 1;
+    for (int d = 2; d < rank; d++) plane *= sizes[d];
+    s = check_indices(indices, plane);
+    if (!s.ok()) return s;
+
+    if (!spatial_nests(output)) {
+        // A view whose planes cannot be addressed flat: unpool into a dense tensor, then copy.
+        std::unique_ptr<float[]> storage(new float[detail::element_count(sizes)]);
+        TensorView dense = output;
+        dense.data = storage.get();
+        dense.strides.clear();
+        s = max_unpool(input, indices, dense, options);
+        if (s.ok()) detail::strided_copy(dense, output);
+        return s;
+    }
+    const bool channels_last = channels_dense(output);
+    const int dims = spatial == 3 ? 5 : 4;
+    detail::HalideView in, idx, out;
+    pool_view(input, dims, kFloat32, &in);
+    pool_view(indices, dims, kInt64, &idx);
+    const std::vector<int64_t> out_strides = detail::strides_of(output);
+    out.init(output.data, 3);
+    out.set(0, plane, out_strides[rank - 1]);
+    out.set(1, sizes[1], out_strides[1]);
+    out.set(2, sizes[0], out_strides[0]);
+    using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
+    const Kernel kernel = dims == 4 ? (channels_last ? hup_max_unpool_r2_channels_last : hup_max_unpool_r2_planar)
+                                    : (channels_last ? hup_max_unpool_r3_channels_last : hup_max_unpool_r3_planar);
+    return detail::run_pipeline("max_unpool", [&](void *user_context) {
+        return kernel(user_context, &in.buffer, &idx.buffer, (int32_t)plane, &out.buffer);
+    });
+}
+
+}  // namespace hup

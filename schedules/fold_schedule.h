@@ -1,0 +1,55 @@
+// CPU schedules for unfold and fold, kept apart from their algorithms.
+#pragma once
+
+#include <vector>
+
+#include "Halide.h"
+
+namespace hup {
+
+// unfold: every column row (c, ki, kj) is a strided copy of the image; rows run in parallel,
+// vectors along the block x dim (dense stores), loading with the stride, which is
+// specialised for 1 and 2 (dense loads, or dense loads and a deinterleave; other strides
+// gather). The zero padding is a boundary condition that loop partitioning keeps out of the
+// steady state.
+inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
+                                const Halide::Expr &stride_x, Halide::GeneratorInput<Halide::Buffer<float, 4>> &in,
+                                Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out) {
+    using namespace Halide;
+    const Var bx = dims[0], by = dims[1], kj = dims[2], ki = dims[3], c = dims[4], n = dims[5];
+    const int lanes = target.natural_vector_size<float>();
+    in.dim(0).set_stride(Expr());
+    out.dim(0).set_stride(Expr());
+    Func output = out;
+    Var row("row");
+    auto recipe = [&](Stage s) {
+        s.vectorize(bx, lanes, TailStrategy::GuardWithIf).fuse(kj, ki, row).fuse(row, c, row).fuse(row, n, row)
+            .parallel(row);
+    };
+    recipe(output.specialize(stride_x == 1));
+    recipe(output.specialize(stride_x == 2));
+    recipe(output);
+    (void)by;
+}
+
+// fold (one phase): vectors along the phase grid's x; the sum of a vector stays in registers
+// over the taps; strips of rows of every plane run in parallel.
+inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims, Halide::Func sum,
+                              Halide::GeneratorInput<Halide::Buffer<float, 6>> &cols,
+                              Halide::GeneratorOutput<Halide::Buffer<float, 4>> &out) {
+    using namespace Halide;
+    const Var qx = dims[0], qy = dims[1], c = dims[2], n = dims[3];
+    const int lanes = target.natural_vector_size<float>();
+    cols.dim(0).set_stride(Expr());
+    out.dim(0).set_stride(Expr());
+    Func output = out;
+    Var xo("xo"), xi("xi"), strip("strip"), rows("rows"), task("task");
+    output.split(qx, xo, xi, lanes, TailStrategy::GuardWithIf).vectorize(xi)
+        .split(qy, strip, rows, 8, TailStrategy::GuardWithIf)
+        .fuse(c, n, task).fuse(strip, task, task).parallel(task);
+    // Whole vectors, also in the tail: blocks past the grid read as zero.
+    sum.compute_at(output, xo).bound_extent(qx, lanes).vectorize(qx);
+    sum.update().vectorize(qx);
+}
+
+}  // namespace hup

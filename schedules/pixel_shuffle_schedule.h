@@ -1,0 +1,73 @@
+// CPU schedule for pixel_shuffle / pixel_unshuffle (a 6-D transpose, see the generator).
+//
+// The recipe: vectorise the output's dense dim and unroll the r (or r*r) sub-positions right
+// outside it, so that every vector of the input is loaded once and the strided pieces meet in
+// registers:
+//  - planar shuffle: vectors along w; the r stores of stride r (one per j) are adjacent, and
+//    Halide merges them into dense interleaving stores;
+//  - planar unshuffle: vectors along w, loaded with stride r (dense loads and a deinterleave);
+//  - channels_last shuffle: vectors of channels, loaded with stride r*r from one pixel's
+//    channels, stored densely;
+//  - channels_last unshuffle: vectors of channels, stored with stride r*r and merged like the
+//    planar shuffle's.
+// The common factors 2, 3 and 4 are specialised so the sub-positions unroll; others loop.
+// Planes (planar) or rows of blocks (channels_last) run in parallel.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "Halide.h"
+#include "layout.h"
+
+namespace hup {
+
+enum class ShuffleDirection { Shuffle, Unshuffle };
+
+inline std::map<std::string, ShuffleDirection> shuffle_direction_names() {
+    return {{"shuffle", ShuffleDirection::Shuffle}, {"unshuffle", ShuffleDirection::Unshuffle}};
+}
+
+// dims: the Vars j, w, i, h, c, n of the generator.
+inline void schedule_pixel_shuffle_cpu(const Halide::Target &target, ShuffleDirection direction, Layout layout,
+                                       const std::vector<Halide::Var> &dims,
+                                       Halide::GeneratorInput<Halide::Buffer<float, 6>> &in,
+                                       Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out) {
+    using namespace Halide;
+    const Var j = dims[0], w = dims[1], i = dims[2], h = dims[3], c = dims[4], n = dims[5];
+    const bool shuffle = direction == ShuffleDirection::Shuffle;
+    const int lanes = target.natural_vector_size<float>();
+    in.dim(0).set_stride(Expr());
+    out.dim(0).set_stride(Expr());
+
+    // The factor r: the extent of j in either buffer.
+    const Expr factor = shuffle ? out.dim(0).extent() : in.dim(0).extent();
+    Func output = out;
+    Var vo("vo"), vi("vi"), task("task");
+    const Var vec = layout == Layout::Planar ? w : c;
+    auto recipe = [&](Stage s, int r) {
+        s.split(vec, vo, vi, lanes, TailStrategy::GuardWithIf);
+        std::vector<VarOrRVar> order = {vi, j};
+        if (layout == Layout::ChannelsLast) order.push_back(i);
+        order.push_back(vo);
+        if (layout == Layout::Planar) order.push_back(i);
+        for (const Var &v : {w, h, c, n}) {
+            if (!v.same_as(vec)) order.push_back(v);
+        }
+        s.reorder(order).vectorize(vi);
+        if (r > 0) {
+            s.unroll(j, r, TailStrategy::GuardWithIf);
+            if (layout == Layout::ChannelsLast) s.unroll(i, r, TailStrategy::GuardWithIf);
+        }
+        if (layout == Layout::Planar) {
+            s.fuse(c, n, task).parallel(task);  // a task per output plane
+        } else {
+            s.fuse(h, n, task).parallel(task);  // a task per row of blocks
+        }
+    };
+    for (int r : {2, 3, 4}) recipe(output.specialize(factor == r), r);
+    recipe(output, 0);
+}
+
+}  // namespace hup

@@ -1,0 +1,91 @@
+// CPU schedules for max_pool and max_unpool, kept apart from their algorithms.
+#pragma once
+
+#include <vector>
+
+#include "Halide.h"
+#include "layout.h"
+
+namespace hup {
+
+// max_pool: vectors along x (planar: window loads of stride `stride_x`, which Halide
+// deinterleaves from dense loads) or along channels (channels_last: dense loads). The running
+// best of a vector lives in registers while the window is scanned; windows of 2 and 3 taps per
+// dim (the usual ones) unroll. Strips of rows (slices in 3-D) of every plane run in parallel.
+// Edges cost nothing extra inside: padding is a boundary condition, and Halide's loop
+// partitioning keeps its tests out of the steady state.
+inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, const std::vector<Halide::Var> &dims,
+                                  const Halide::RDom &tap, const std::vector<Halide::Expr> &kernel,
+                                  Halide::Func padded, Halide::Func best,
+                                  Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                  Halide::GeneratorOutput<Halide::Buffer<>> &out) {
+    using namespace Halide;
+    const int rank = (int)dims.size() - 2;
+    const Var x = dims[0], c = dims[rank], n = dims[rank + 1];
+    const Var outer = dims[rank - 1];  // y in 2-D, z in 3-D
+    const int lanes = target.natural_vector_size<float>();
+    const bool channels_last = layout == Layout::ChannelsLast;
+    in.dim(0).set_stride(Expr());
+    Func output = out;
+    for (OutputImageParam buffer : output.output_buffers()) buffer.dim(0).set_stride(Expr());
+    const Var vec = channels_last ? c : x;
+    Var vo("vo"), vi("vi"), strip("strip"), rows("rows"), task("task");
+    output.split(vec, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
+    if (channels_last) output.reorder(vi, x, vo);  // a pixel's channels, then along the row
+    output.split(outer, strip, rows, rank == 2 ? 8 : 1, TailStrategy::GuardWithIf);
+    if (channels_last) {
+        output.fuse(strip, n, task).parallel(task);
+    } else {
+        output.fuse(c, n, task).fuse(strip, task, task).parallel(task);
+    }
+
+    // Whole vectors of the running best, also in the tail (padding covers the lanes past the
+    // edge), so the window scan never needs masks.
+    const Var best_vec = best.args()[vec.same_as(x) ? 0 : rank];
+    best.compute_at(output, vo).bound_extent(best_vec, lanes).vectorize(best_vec);
+    Stage scan = best.update();
+    scan.vectorize(vec);
+    auto unrolled = [&](int taps) {
+        Expr fixed = Internal::const_true();
+        for (int d = 0; d < rank; d++) fixed = fixed && kernel[d] == taps;
+        Stage s = scan.specialize(fixed);
+        for (int d = 0; d < rank; d++) s.unroll(tap[d], taps, TailStrategy::GuardWithIf);
+    };
+    unrolled(2);
+    unrolled(3);
+    (void)padded;
+}
+
+// max_unpool: planar, each (n, c) plane is zeroed and scattered into while it is in cache,
+// then streamed to the output with vectors; planes run in parallel. channels_last planes
+// interleave, so a whole image is the unit instead: zeroed and copied with vectors in
+// parallel, scattered with the channels of a pixel innermost.
+inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout, const std::vector<Halide::Var> &dims,
+                                    const Halide::RDom &element, Halide::Func plane,
+                                    Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                    Halide::GeneratorInput<Halide::Buffer<int64_t>> &indices,
+                                    Halide::GeneratorOutput<Halide::Buffer<float, 3>> &out) {
+    using namespace Halide;
+    const Var p = dims[0], c = dims[1], n = dims[2];
+    const int lanes = target.natural_vector_size<float>();
+    in.dim(0).set_stride(Expr());
+    indices.dim(0).set_stride(Expr());
+    out.dim(0).set_stride(Expr());
+
+    Func output = out;
+    Var task("task"), po("po"), pi("pi");
+    if (layout == Layout::Planar) {
+        output.fuse(c, n, task).parallel(task).vectorize(p, lanes, TailStrategy::GuardWithIf);
+        plane.compute_at(output, task).vectorize(p, lanes, TailStrategy::GuardWithIf);
+    } else {
+        output.reorder(c, p, n).vectorize(c, lanes, TailStrategy::GuardWithIf)
+            .split(p, po, pi, 64, TailStrategy::GuardWithIf).parallel(po);
+        plane.compute_at(output, n).reorder_storage(c, p);
+        plane.reorder(c, p).vectorize(c, lanes, TailStrategy::GuardWithIf).parallel(p, 64);
+        std::vector<VarOrRVar> order = {c};  // a pixel's channels innermost
+        for (int d = 0; d < element.dimensions(); d++) order.push_back(element[d]);
+        plane.update().reorder(order);
+    }
+}
+
+}  // namespace hup
