@@ -204,43 +204,42 @@ Runner prepare_hup(Problem &p) {
 // libtorch's out= variants into the same preallocated outputs, except pixel_(un)shuffle, whose
 // out= variant computes a new tensor and copies it: there the allocating call is faster.
 Runner prepare_libtorch(Problem &p) {
-    const std::vector<at::Tensor> &in = p.inputs;
-    std::vector<at::Tensor> &out = p.outputs;
-    const std::vector<int64_t> one(spatial_dims(p.c), 1);
     const bool is3d = spatial_dims(p.c) == 3;
+    const std::vector<int64_t> one(spatial_dims(p.c), 1);  // dilation
     switch (p.c.op) {
     case Op::MaxPool:
-        return {[&p, &in, &out, one, is3d] {
+        return {[&p, is3d, one] {
+                    const at::Tensor &in = p.inputs[0];
+                    at::Tensor &values = p.outputs[0], &indices = p.outputs[1];
                     if (is3d)
-                        at::max_pool3d_with_indices_out(out[0], out[1], in[0], p.kernel, p.stride, p.padding, one);
+                        at::max_pool3d_with_indices_out(values, indices, in, p.kernel, p.stride, p.padding, one);
                     else
-                        at::max_pool2d_with_indices_out(out[0], out[1], in[0], p.kernel, p.stride, p.padding, one);
+                        at::max_pool2d_with_indices_out(values, indices, in, p.kernel, p.stride, p.padding, one);
                 },
                 is3d ? "max_pool3d_with_indices_out" : "max_pool2d_with_indices_out"};
     case Op::MaxUnpool:
-        return {[&p, &in, &out, is3d] {
+        return {[&p, is3d] {
+                    const at::Tensor &in = p.inputs[0], &indices = p.inputs[1];
                     if (is3d)
-                        at::max_unpool3d_out(out[0], in[0], in[1], p.output_spatial, p.stride, p.padding);
+                        at::max_unpool3d_out(p.outputs[0], in, indices, p.output_spatial, p.stride, p.padding);
                     else
-                        at::max_unpool2d_out(out[0], in[0], in[1], p.output_spatial);
+                        at::max_unpool2d_out(p.outputs[0], in, indices, p.output_spatial);
                 },
                 is3d ? "max_unpool3d_out" : "max_unpool2d_out"};
     case Op::PixelShuffle:
     case Op::PixelUnshuffle:
-        return {[&p, &in] {
-                    const at::Tensor y = p.c.op == Op::PixelShuffle ? at::pixel_shuffle(in[0], p.c.factor)
-                                                                    : at::pixel_unshuffle(in[0], p.c.factor);
+        return {[&p] {
+                    const at::Tensor y = p.c.op == Op::PixelShuffle ? at::pixel_shuffle(p.inputs[0], p.c.factor)
+                                                                    : at::pixel_unshuffle(p.inputs[0], p.c.factor);
                     benchmark::DoNotOptimize(y.data_ptr());
                 },
                 "allocates"};
     case Op::Unfold:
-        return {[&p, &in, &out] {
-                    at::im2col_out(out[0], in[0], p.kernel, {1, 1}, p.padding, p.stride);
-                },
+        return {[&p, one] { at::im2col_out(p.outputs[0], p.inputs[0], p.kernel, one, p.padding, p.stride); },
                 "im2col_out"};
     case Op::Fold:
-        return {[&p, &in, &out] {
-                    at::col2im_out(out[0], in[0], p.output_spatial, p.kernel, {1, 1}, p.padding, p.stride);
+        return {[&p, one] {
+                    at::col2im_out(p.outputs[0], p.inputs[0], p.output_spatial, p.kernel, one, p.padding, p.stride);
                 },
                 "col2im_out"};
     }
