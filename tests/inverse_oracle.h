@@ -59,11 +59,11 @@ inline at::Tensor alloc(const std::vector<int64_t> &sizes, Layout layout, at::Sc
         }
         case Layout::Strided: {
             std::vector<int64_t> big = sizes;
+            big.back() *= 2;  // before the swap: in 2-D the last dim is one of the swapped ones
             if (rank >= 2) std::swap(big[0], big[1]);
-            big.back() *= 2;
             at::Tensor base = at::empty(big, options);
             if (rank >= 2) base = base.transpose(0, 1);
-            return base.slice(-1, 0, c10::nullopt, 2);
+            return base.slice(-1, 0, c10::nullopt, 2);  // (the last dim of the transposed view)
         }
     }
     return {};
@@ -132,7 +132,7 @@ inline std::string first_difference(const at::Tensor &actual, const at::Tensor &
     } else {
         differ = a != e;
     }
-    const at::Tensor where = differ.nonzero();
+    const at::Tensor where = differ.nonzero().contiguous();  // nonzero() returns a transposed view
     if (where.size(0) == 0) return "no difference";
     std::vector<int64_t> index(where[0].data_ptr<int64_t>(), where[0].data_ptr<int64_t>() + where.size(1));
     std::ostringstream s;
@@ -143,7 +143,8 @@ inline std::string first_difference(const at::Tensor &actual, const at::Tensor &
         ev = ev[i];
     }
     if (a.scalar_type() == at::kFloat) {
-        s << av.item<float>() << " expected " << ev.item<float>();
+        s << av.item<float>() << " expected " << ev.item<float>() << " (bits 0x" << std::hex << av.view(at::kInt).item<int32_t>()
+          << " vs 0x" << ev.view(at::kInt).item<int32_t>() << std::dec << ")";
     } else {
         s << av.item<int64_t>() << " expected " << ev.item<int64_t>();
     }

@@ -238,7 +238,7 @@ TEST_P(MaxPoolSweep, MatchesTorch) {
             }
         }
     }
-    EXPECT_GT(tally.compared, dims == 1 ? 200 : 500);
+    EXPECT_GT(tally.compared, dims == 1 ? 200 : 250);
     EXPECT_GT(tally.rejected, 50);
     if (dims == 1) EXPECT_EQ(tally.confirmed, tally.rejected);
 }
@@ -379,7 +379,7 @@ TEST(MaxPoolSemantics, TiesGoToTheFirstMaximum) {
             const auto [out, indices] = hup::torch::max_pool(x, o);
             ASSERT_EQ(indices.size(-1), (8 + 2 * padding - 3) / stride + 1);
             for (int64_t i = 0; i < indices.size(-1); i++) {
-                EXPECT_EQ(indices[1][0][i].item<int64_t>(), std::max<int64_t>(i * stride - padding, 0))
+                EXPECT_EQ(indices[0][1][i].item<int64_t>(), std::max<int64_t>(i * stride - padding, 0))
                     << "stride " << stride << " padding " << padding << " window " << i;
             }
         }
@@ -569,18 +569,26 @@ at::Tensor loop_unpool(const at::Tensor &input, const at::Tensor &indices, const
 // STRICTLY between default - stride and default + stride. (The C++ frontend's copy of that
 // check in libtorch 1.13 accepts the ends too, so it cannot serve as the oracle here; hup
 // follows Python, see SEMANTICS.md.) Returns the spatial sizes, or nothing when invalid.
+// A size below 1 is invalid too: libtorch fails on negative sizes, and for 0 returns an empty
+// tensor without looking at the indices, which hup refuses (every index would be outside the
+// empty plane, and hup refuses such indices).
 std::optional<std::vector<int64_t>> python_unpool_sizes(const std::vector<int64_t> &in, const std::vector<int64_t> &kernel,
                                                         const std::vector<int64_t> &stride, const std::vector<int64_t> &padding,
                                                         const std::vector<int64_t> &output_size) {
     const size_t dims = in.size() - 2;
     std::vector<int64_t> sizes(dims);
     for (size_t d = 0; d < dims; d++) sizes[d] = (in[2 + d] - 1) * stride[d] + kernel[d] - 2 * padding[d];
-    if (output_size.empty()) return sizes;
-    const std::vector<int64_t> spatial(output_size.end() - dims, output_size.end());
-    for (size_t d = 0; d < dims; d++) {
-        if (!(sizes[d] - stride[d] < spatial[d] && spatial[d] < sizes[d] + stride[d])) return std::nullopt;
+    if (!output_size.empty()) {
+        const std::vector<int64_t> spatial(output_size.end() - dims, output_size.end());
+        for (size_t d = 0; d < dims; d++) {
+            if (!(sizes[d] - stride[d] < spatial[d] && spatial[d] < sizes[d] + stride[d])) return std::nullopt;
+        }
+        sizes = spatial;
     }
-    return spatial;
+    for (int64_t s : sizes) {
+        if (s < 1) return std::nullopt;
+    }
+    return sizes;
 }
 
 std::vector<int64_t> per_dim(const std::vector<int64_t> &v, size_t dims, const std::vector<int64_t> &fallback) {
@@ -1054,7 +1062,9 @@ TEST(MaxUnpoolRandom, FixedSeedCases) {
         std::vector<int64_t> defaults;
         if (!hup::max_unpool_output_sizes(s.in, o, &defaults).ok()) continue;
         if (pick(0, 1) == 1) {
-            for (int d = 0; d < dims; d++) o.output_size.push_back(defaults[2 + d] + pick(-stride[d] + 1, stride[d] - 1));
+            for (int d = 0; d < dims; d++) {
+                o.output_size.push_back(pick(std::max<int64_t>(1, defaults[2 + d] - stride[d] + 1), defaults[2 + d] + stride[d] - 1));
+            }
             if (pick(0, 1) == 1) o.output_size.insert(o.output_size.begin(), s.in.begin(), s.in.begin() + 2);
         }
         std::vector<int64_t> sizes;
