@@ -33,8 +33,9 @@ endfunction()
 
 # One AOT kernel: add_halide_library plus bookkeeping so its objects land in libhup.
 # Tuned schedule knobs, when schedules/tuned/<name>.params exists, are appended to PARAMS.
+# FEATURES adds Halide target features (e.g. strict_float) to user_context.
 function(hup_add_kernel name)
-  cmake_parse_arguments(ARG "" "GENERATOR" "PARAMS" ${ARGN})
+  cmake_parse_arguments(ARG "" "GENERATOR" "PARAMS;FEATURES" ${ARGN})
   set(tuned ${CMAKE_CURRENT_SOURCE_DIR}/schedules/tuned/${name}.params)
   set(tuned_params "")
   if (EXISTS ${tuned})
@@ -43,7 +44,7 @@ function(hup_add_kernel name)
   endif ()
   add_halide_library(${name} FROM hup_generators GENERATOR ${ARG_GENERATOR}
     TARGETS ${HUP_CPU_TARGETS}
-    FEATURES user_context
+    FEATURES user_context ${ARG_FEATURES}
     USE_RUNTIME hup_halide_runtime
     PARAMS ${ARG_PARAMS} ${tuned_params})
   get_target_property(sources ${name} SOURCES)

@@ -71,12 +71,16 @@ public:
             return position;
         };
 
+        // best = (position, value). The position comes first: with strict_float (the kernels are
+        // built with it, so that NaN survives the comparison), Halide 14 stores a Tuple update's
+        // elements in order and reloads the earlier ones, so every element after the first
+        // would compare against the new value.
         Func best("best");
-        best(dims) = Tuple(Expr(-std::numeric_limits<float>::infinity()), flat(first_inside));
+        best(dims) = Tuple(flat(first_inside), Expr(-std::numeric_limits<float>::infinity()));
         const Expr value = padded(src);
-        const Expr takes_over = value > best(dims)[0] || is_nan(value);
-        best(dims) = Tuple(select(takes_over, value, best(dims)[0]), select(takes_over, flat(src), best(dims)[1]));
-        out(dims) = Tuple(best(dims)[0], cast<int64_t>(best(dims)[1]));
+        const Expr takes_over = value > best(dims)[1] || is_nan(value);
+        best(dims) = Tuple(select(takes_over, flat(src), best(dims)[0]), select(takes_over, value, best(dims)[1]));
+        out(dims) = Tuple(best(dims)[1], cast<int64_t>(best(dims)[0]));
 
         schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, padded, best, in, out);
     }

@@ -83,6 +83,7 @@ TensorView batched_image(const TensorView &t) {
 
 Status unfold_output_sizes(const std::vector<int64_t> &input_sizes, const UnfoldOptions &options,
                            std::vector<int64_t> *output_sizes) {
+    if (!output_sizes) return invalid("output_sizes is null");
     const int rank = (int)input_sizes.size();
     if (rank != 3 && rank != 4) {
         return invalid("unfold: input must have 3 (C, H, W) or 4 (N, C, H, W) dims, got " + std::to_string(rank) + "-D " +
@@ -134,6 +135,7 @@ Status unfold(const TensorView &input, const TensorView &output, const UnfoldOpt
 
 Status fold_output_sizes(const std::vector<int64_t> &input_sizes, const FoldOptions &options,
                          std::vector<int64_t> *output_sizes) {
+    if (!output_sizes) return invalid("output_sizes is null");
     const int rank = (int)input_sizes.size();
     if (rank != 2 && rank != 3) {
         return invalid("fold: input must have 2 (C*kh*kw, L) or 3 (N, C*kh*kw, L) dims, got " + std::to_string(rank) +

@@ -146,11 +146,13 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
 
 Status pixel_shuffle_output_sizes(const std::vector<int64_t> &input_sizes, int64_t upscale_factor,
                                   std::vector<int64_t> *output_sizes) {
+    if (!output_sizes) return invalid("output_sizes is null");
     return shuffle_sizes("pixel_shuffle", input_sizes, upscale_factor, true, output_sizes);
 }
 
 Status pixel_unshuffle_output_sizes(const std::vector<int64_t> &input_sizes, int64_t downscale_factor,
                                     std::vector<int64_t> *output_sizes) {
+    if (!output_sizes) return invalid("output_sizes is null");
     return shuffle_sizes("pixel_unshuffle", input_sizes, downscale_factor, false, output_sizes);
 }
 

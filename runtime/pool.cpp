@@ -94,6 +94,7 @@ bool channels_dense(const TensorView &t) {
 
 Status max_pool_output_sizes(const std::vector<int64_t> &input_sizes, const MaxPoolOptions &options,
                              std::vector<int64_t> *output_sizes) {
+    if (!output_sizes) return invalid("output_sizes is null");
     Window w;
     Status s = parse_window("max_pool", input_sizes, options.kernel_size, options.stride, options.padding,
                             options.dilation, &w);
@@ -122,8 +123,9 @@ Status max_pool_output_sizes(const std::vector<int64_t> &input_sizes, const MaxP
         }
         sizes.push_back(out);
     }
-    *output_sizes = sizes;
-    return Status::Ok();
+    s = detail::check_count(sizes, "output");
+    if (s.ok()) *output_sizes = sizes;
+    return s;
 }
 
 Status max_pool(const TensorView &input, const TensorView &output, const TensorView &indices,
@@ -173,6 +175,7 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
 
 Status max_unpool_output_sizes(const std::vector<int64_t> &input_sizes, const MaxUnpoolOptions &options,
                                std::vector<int64_t> *output_sizes) {
+    if (!output_sizes) return invalid("output_sizes is null");
     Window w;
     Status s = parse_window("max_unpool", input_sizes, options.kernel_size, options.stride, options.padding, {}, &w);
     if (!s.ok()) return s;
