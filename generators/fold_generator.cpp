@@ -56,7 +56,7 @@ public:
         sum(qx, qy, c, n) += padded(qx + in_offset_x - m.x * tap_step_x, qy + in_offset_y - m.y * tap_step_y,
                                     first_tap_x + m.x * tap_stride_x, first_tap_y + m.y * tap_stride_y, c, n);
         out(qx, qy, c, n) = sum(qx, qy, c, n);
-        schedule_fold_cpu(get_target(), {qx, qy, c, n}, sum, cols, out);
+        schedule_fold_cpu(get_target(), {qx, qy, c, n}, m, sum, cols, out);
     }
 };
 

@@ -57,12 +57,18 @@ public:
         RDom tap(window, "tap");
 
         // Per dim: where the window starts, the first tap inside the input, and the tap's source.
+        // The first tap inside is a table per dim (the division would cost more than the
+        // window's scan if each output did it).
         std::vector<Expr> src(dims.begin(), dims.end()), first_inside(rank);
+        std::vector<Func> first_inside_table;
         for (int d = 0; d < rank; d++) {
-            const Expr start = dims[d] * stride[d] - padding[d];
-            const Expr skipped = select(start < 0, (dilation[d] - 1 - start) / dilation[d], 0);
-            first_inside[d] = start + skipped * dilation[d];
-            src[d] = start + tap[d] * dilation[d];
+            const Var o("o");
+            const Expr start = o * stride[d] - padding[d];
+            Func table("first_inside_" + dims[d].name());
+            table(o) = start + select(start < 0, (dilation[d] - 1 - start) / dilation[d], 0) * dilation[d];
+            first_inside_table.push_back(table);
+            first_inside[d] = table(dims[d]);
+            src[d] = dims[d] * stride[d] - padding[d] + tap[d] * dilation[d];
         }
         // The flat position within the input plane (< 2^31: the runtime checks the plane).
         auto flat = [&](const std::vector<Expr> &at) {
@@ -82,7 +88,7 @@ public:
         best(dims) = Tuple(select(takes_over, flat(src), best(dims)[0]), select(takes_over, value, best(dims)[1]));
         out(dims) = Tuple(best(dims)[1], cast<int64_t>(best(dims)[0]));
 
-        schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, padded, best, in, out);
+        schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, first_inside_table, best, in, out);
     }
 };
 

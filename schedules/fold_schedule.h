@@ -32,9 +32,13 @@ inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<
     (void)by;
 }
 
-// fold (one phase): vectors along the phase grid's x; the sum of a vector stays in registers
-// over the taps; strips of rows of every plane run in parallel.
-inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims, Halide::Func sum,
+// fold (one phase): strips of rows of every plane run in parallel; a strip's sums live in a
+// small buffer, to which each tap adds a row of columns with vectors. The tap loops sit
+// outside the row loop so that Halide's loop partitioning can keep the edge tests (zero
+// outside the block grid) out of the steady state of every row, and each output still sums
+// its taps in ATen's order.
+inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
+                              const Halide::RDom &m, Halide::Func sum,
                               Halide::GeneratorInput<Halide::Buffer<float, 6>> &cols,
                               Halide::GeneratorOutput<Halide::Buffer<float, 4>> &out) {
     using namespace Halide;
@@ -43,13 +47,13 @@ inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Ha
     cols.dim(0).set_stride(Expr());
     out.dim(0).set_stride(Expr());
     Func output = out;
-    Var xo("xo"), xi("xi"), strip("strip"), rows("rows"), task("task");
-    output.split(qx, xo, xi, lanes, TailStrategy::GuardWithIf).vectorize(xi)
-        .split(qy, strip, rows, 8, TailStrategy::GuardWithIf)
+    Var strip("strip"), rows("rows"), task("task");
+    output.vectorize(qx, lanes, TailStrategy::GuardWithIf)
+        .split(qy, strip, rows, 4, TailStrategy::GuardWithIf)
         .fuse(c, n, task).fuse(strip, task, task).parallel(task);
     // Whole vectors, also in the tail: blocks past the grid read as zero.
-    sum.compute_at(output, xo).bound_extent(qx, lanes).vectorize(qx);
-    sum.update().vectorize(qx);
+    sum.compute_at(output, task).vectorize(qx, lanes, TailStrategy::RoundUp);
+    sum.update().reorder(qx, m.x, m.y, qy).vectorize(qx, lanes, TailStrategy::RoundUp);
 }
 
 }  // namespace hup

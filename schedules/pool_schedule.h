@@ -16,7 +16,7 @@ namespace hup {
 // partitioning keeps its tests out of the steady state.
 inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, const std::vector<Halide::Var> &dims,
                                   const Halide::RDom &tap, const std::vector<Halide::Expr> &kernel,
-                                  Halide::Func padded, Halide::Func best,
+                                  const std::vector<Halide::Func> &first_inside_tables, Halide::Func best,
                                   Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                   Halide::GeneratorOutput<Halide::Buffer<>> &out) {
     using namespace Halide;
@@ -29,20 +29,28 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     Func output = out;
     for (OutputImageParam buffer : output.output_buffers()) buffer.dim(0).set_stride(Expr());
     const Var vec = channels_last ? c : x;
-    Var vo("vo"), vi("vi"), strip("strip"), rows("rows"), task("task");
+    Var vo("vo"), vi("vi"), strip("strip"), rows("rows");
     output.split(vec, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
-    if (channels_last) output.reorder(vi, x, vo);  // a pixel's channels, then along the row
-    output.split(outer, strip, rows, rank == 2 ? 8 : 1, TailStrategy::GuardWithIf);
     if (channels_last) {
-        output.fuse(strip, n, task).parallel(task);
-    } else {
-        output.fuse(c, n, task).fuse(strip, task, task).parallel(task);
+        // A pixel's channel vectors, then along the row, the rows, the images.
+        std::vector<VarOrRVar> order = {vi, vo};
+        for (int d = 0; d < rank; d++) order.push_back(dims[d]);
+        order.push_back(n);
+        output.reorder(order);
     }
+    output.split(outer, strip, rows, rank == 2 ? 8 : 1, TailStrategy::GuardWithIf);
+    // Parallel loops nest rather than fuse: through a fused loop Halide bounds the channel
+    // (or batch) of `best` by its whole range instead of a point, and allocates on the heap.
+    output.parallel(strip);
+    if (!channels_last) output.parallel(c);
 
     // Whole vectors of the running best, also in the tail (padding covers the lanes past the
     // edge), so the window scan never needs masks.
     const Var best_vec = best.args()[vec.same_as(x) ? 0 : rank];
     best.compute_at(output, vo).bound_extent(best_vec, lanes).vectorize(best_vec);
+    for (const Var &v : best.args()) {
+        if (!v.same_as(best_vec)) best.bound_extent(v, 1);  // a point: registers, not the heap
+    }
     Stage scan = best.update();
     scan.vectorize(vec);
     auto unrolled = [&](int taps) {
@@ -53,7 +61,7 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     };
     unrolled(2);
     unrolled(3);
-    (void)padded;
+    for (Func table : first_inside_tables) table.compute_root().vectorize(table.args()[0], lanes, TailStrategy::GuardWithIf);
 }
 
 // max_unpool: planar, each (n, c) plane is zeroed and scattered into while it is in cache,
