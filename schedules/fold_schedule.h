@@ -26,8 +26,11 @@ inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<
         s.vectorize(bx, lanes, TailStrategy::GuardWithIf).fuse(kj, ki, row).fuse(row, c, row).fuse(row, n, row)
             .parallel(row);
     };
-    recipe(output.specialize(stride_x == 1));
-    recipe(output.specialize(stride_x == 2));
+    // Dense buffers (the usual case) get their own loop nests, per common stride.
+    Stage dense = output.specialize(in.dim(0).stride() == 1 && out.dim(0).stride() == 1);
+    recipe(dense.specialize(stride_x == 1));
+    recipe(dense.specialize(stride_x == 2));
+    recipe(dense);
     recipe(output);
     (void)by;
 }
@@ -54,6 +57,10 @@ inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Ha
     // Whole vectors, also in the tail: blocks past the grid read as zero.
     sum.compute_at(output, task).vectorize(qx, lanes, TailStrategy::RoundUp);
     sum.update().reorder(qx, m.x, m.y, qy).vectorize(qx, lanes, TailStrategy::RoundUp);
+    // Dense columns: a phase of stride 1 (dense stores) or 2 (every other output).
+    const Expr dense_cols = cols.dim(0).stride() == 1;
+    output.specialize(dense_cols && out.dim(0).stride() == 1);
+    output.specialize(dense_cols && out.dim(0).stride() == 2);
 }
 
 }  // namespace hup

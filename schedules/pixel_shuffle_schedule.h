@@ -66,7 +66,14 @@ inline void schedule_pixel_shuffle_cpu(const Halide::Target &target, ShuffleDire
             s.fuse(h, n, task).parallel(task);  // a task per row of blocks
         }
     };
-    for (int r : {2, 3, 4}) recipe(output.specialize(factor == r), r);
+    // Dense buffers (contiguous or channels_last tensors) get their own loop nests: the
+    // vectorised dims with unit stride. Within them, the common factors.
+    const bool planar = layout == Layout::Planar;
+    const int out_dense = planar ? 0 : (shuffle ? 4 : 2);
+    const int in_dense = planar ? 0 : (shuffle ? 2 : 4);
+    Stage dense = output.specialize(in.dim(in_dense).stride() == 1 && out.dim(out_dense).stride() == 1);
+    for (int r : {2, 3, 4}) recipe(dense.specialize(factor == r), r);
+    recipe(dense, 0);
     recipe(output, 0);
 }
 

@@ -29,6 +29,11 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     Func output = out;
     for (OutputImageParam buffer : output.output_buffers()) buffer.dim(0).set_stride(Expr());
     const Var vec = channels_last ? c : x;
+    // The common case gets its own loop nest: the vectorised dim dense in every buffer (dense
+    // loads and stores instead of gathers and scatters).
+    const int vec_dim = channels_last ? rank : 0;
+    Expr dense = in.dim(vec_dim).stride() == 1;
+    for (OutputImageParam buffer : output.output_buffers()) dense = dense && buffer.dim(vec_dim).stride() == 1;
     Var vo("vo"), vi("vi"), strip("strip"), rows("rows");
     output.split(vec, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
     if (channels_last) {
@@ -43,6 +48,7 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     // (or batch) of `best` by its whole range instead of a point, and allocates on the heap.
     output.parallel(strip);
     if (!channels_last) output.parallel(c);
+    output.specialize(dense);
 
     // Whole vectors of the running best, also in the tail (padding covers the lanes past the
     // edge), so the window scan never needs masks.
@@ -82,6 +88,10 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
 
     Func output = out;
     Var task("task"), po("po"), pi("pi");
+    const Expr dense = layout == Layout::Planar
+                           ? in.dim(0).stride() == 1 && indices.dim(0).stride() == 1 && out.dim(0).stride() == 1
+                           : in.dim(in.dimensions() - 2).stride() == 1 && indices.dim(in.dimensions() - 2).stride() == 1 &&
+                                 out.dim(1).stride() == 1;
     if (layout == Layout::Planar) {
         output.fuse(c, n, task).parallel(task).vectorize(p, lanes, TailStrategy::GuardWithIf);
         plane.compute_at(output, task).vectorize(p, lanes, TailStrategy::GuardWithIf);
@@ -94,6 +104,7 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
         for (int d = 0; d < element.dimensions(); d++) order.push_back(element[d]);
         plane.update().reorder(order);
     }
+    output.specialize(dense);
 }
 
 }  // namespace hup
