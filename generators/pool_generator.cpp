@@ -6,7 +6,8 @@
 // takes over, so the best starts as (-inf, the window's first tap inside the input): a window
 // of -inf reports that tap, as ATen does. Indices count within the (n, c) plane of the input.
 // 1-D pooling runs as 2-D over one row. Kernel size, stride, padding and dilation are run-time
-// values.
+// values. Boundaries are the runtime's business: it calls an `interior` variant (no boundary
+// condition) for the outputs whose windows lie inside, the other for the border around them.
 //
 // max_unpool: a scatter. Each (n, c) plane of the output is zero-filled, then input element i
 // (in row-major order, so the last of repeated indices wins) is stored at indices[i]. The
@@ -28,6 +29,9 @@ class MaxPool : public Generator<MaxPool> {
 public:
     GeneratorParam<int> spatial_rank{"spatial_rank", 2, 2, 3};
     GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+    // Every window lies inside the input (the runtime splits the output into such an interior
+    // and the border around it): no boundary condition, so loads are plain vector loads.
+    GeneratorParam<bool> interior{"interior", false};
 
     // Halide dims: (spatial..., c, n).
     Input<Buffer<float>> in{"in"};
@@ -53,7 +57,12 @@ public:
             inside[d] = Range(0, in.dim(d).extent());
             window.push_back(Range(0, kernel[d]));
         }
-        Func padded = BoundaryConditions::constant_exterior(in, Expr(-std::numeric_limits<float>::infinity()), inside);  // -inf
+        Func padded("padded");
+        if (interior) {
+            padded(dims) = in(dims);  // the runtime calls this variant where windows stay inside
+        } else {
+            padded = BoundaryConditions::constant_exterior(in, Expr(-std::numeric_limits<float>::infinity()), inside);
+        }
         RDom tap(window, "tap");
 
         // Per dim: where the window starts, the first tap inside the input, and the tap's source.
@@ -88,7 +97,7 @@ public:
         best(dims) = Tuple(select(takes_over, flat(src), best(dims)[0]), select(takes_over, value, best(dims)[1]));
         out(dims) = Tuple(best(dims)[1], cast<int64_t>(best(dims)[0]));
 
-        schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, first_inside_table, best, in, out);
+        schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, stride_x, first_inside_table, best, in, out);
     }
 };
 

@@ -6,10 +6,14 @@
 #include <memory>
 
 #include "HalideRuntime.h"
-#include "hup_max_pool_r2_channels_last.h"
-#include "hup_max_pool_r2_planar.h"
-#include "hup_max_pool_r3_channels_last.h"
-#include "hup_max_pool_r3_planar.h"
+#include "hup_max_pool_r2_channels_last_border.h"
+#include "hup_max_pool_r2_channels_last_interior.h"
+#include "hup_max_pool_r2_planar_border.h"
+#include "hup_max_pool_r2_planar_interior.h"
+#include "hup_max_pool_r3_channels_last_border.h"
+#include "hup_max_pool_r3_channels_last_interior.h"
+#include "hup_max_pool_r3_planar_border.h"
+#include "hup_max_pool_r3_planar_interior.h"
 #include "hup_max_unpool_r2_channels_last.h"
 #include "hup_max_unpool_r2_planar.h"
 #include "hup_max_unpool_r3_channels_last.h"
@@ -163,12 +167,65 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
     }
     using Kernel = int (*)(const void *, halide_buffer_t *, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t,
                            int32_t, int32_t, int32_t, int32_t, int32_t, halide_buffer_t *, halide_buffer_t *);
-    const Kernel kernel = dims == 4 ? (channels_last ? hup_max_pool_r2_channels_last : hup_max_pool_r2_planar)
-                                    : (channels_last ? hup_max_pool_r3_channels_last : hup_max_pool_r3_planar);
-    return detail::run_pipeline("max_pool", [&](void *user_context) {
-        return kernel(user_context, &in.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2], st[2], p[2],
-                      dil[2], &out.buffer, &idx.buffer);
-    });
+    // [rank 2, 3][planar, channels_last][border, interior]
+    static const Kernel kernels[2][2][2] = {
+        {{hup_max_pool_r2_planar_border, hup_max_pool_r2_planar_interior},
+         {hup_max_pool_r2_channels_last_border, hup_max_pool_r2_channels_last_interior}},
+        {{hup_max_pool_r3_planar_border, hup_max_pool_r3_planar_interior},
+         {hup_max_pool_r3_channels_last_border, hup_max_pool_r3_channels_last_interior}}};
+    const Kernel(&variants)[2] = kernels[dims == 5][channels_last];
+
+    // The interior: outputs whose windows lie inside the input, per Halide dim [lo, hi).
+    const int halide_spatial = dims - 2;
+    int64_t extent[3] = {1, 1, 1}, lo[3] = {0, 0, 0}, hi[3] = {1, 1, 1};
+    for (int i = 0; i < halide_spatial; i++) {
+        extent[i] = out.dims[i].extent;
+        const int64_t in_size = in.dims[i].extent, reach = int64_t(k[i] - 1) * dil[i];
+        lo[i] = std::min<int64_t>((p[i] + st[i] - 1) / st[i], extent[i]);
+        const int64_t last = in_size - 1 - reach + p[i];  // the last window start, + padding
+        hi[i] = last < 0 ? lo[i] : std::max<int64_t>(std::min<int64_t>(last / st[i] + 1, extent[i]), lo[i]);
+    }
+    // The interior kernel computes whole vectors (16 lanes at most, AVX-512) and may not read
+    // past the input: planar, its rows are cut to whole vectors (the rest is border);
+    // channels_last, it needs whole vectors of channels.
+    constexpr int64_t kVectorLanes = 16;
+    if (channels_last && in.dims[halide_spatial].extent % kVectorLanes != 0) hi[0] = lo[0];
+    if (!channels_last) hi[0] = lo[0] + (hi[0] - lo[0]) / kVectorLanes * kVectorLanes;
+    // Border slabs, outermost dim first, each narrowing the rest towards the interior; then
+    // the interior itself.
+    int64_t box_lo[3] = {0, 0, 0}, box_hi[3] = {extent[0], extent[1], extent[2]};
+    auto run_box = [&](const int64_t *from, const int64_t *to, bool interior) {
+        for (int i = 0; i < halide_spatial; i++) {
+            if (to[i] <= from[i]) return Status::Ok();
+        }
+        detail::HalideView out_box = out, idx_box = idx;
+        out_box.buffer.dim = out_box.dims;
+        idx_box.buffer.dim = idx_box.dims;
+        for (int i = 0; i < halide_spatial; i++) {
+            out_box.crop(i, from[i], to[i] - from[i]);
+            idx_box.crop(i, from[i], to[i] - from[i]);
+        }
+        const Kernel kernel = variants[interior];
+        return detail::run_pipeline("max_pool", [&](void *user_context) {
+            return kernel(user_context, &in.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2], st[2],
+                          p[2], dil[2], &out_box.buffer, &idx_box.buffer);
+        });
+    };
+    for (int i = halide_spatial - 1; i >= 0; i--) {
+        int64_t from[3], to[3];
+        std::copy(box_lo, box_lo + 3, from);
+        std::copy(box_hi, box_hi + 3, to);
+        to[i] = lo[i];
+        s = run_box(from, to, false);
+        if (!s.ok()) return s;
+        from[i] = hi[i];
+        to[i] = box_hi[i];
+        s = run_box(from, to, false);
+        if (!s.ok()) return s;
+        box_lo[i] = lo[i];
+        box_hi[i] = hi[i];
+    }
+    return run_box(box_lo, box_hi, true);
 }
 
 // ---- max_unpool ----------------------------------------------------------------------------

@@ -154,6 +154,12 @@ void HalideView::set(int d, int64_t extent, int64_t stride) {
     dims[d] = halide_dimension_t{0, (int32_t)extent, extent == 1 ? 1 : (int32_t)stride, 0};
 }
 
+void HalideView::crop(int d, int64_t min, int64_t extent) {
+    buffer.host += (min - dims[d].min) * dims[d].stride * buffer.type.bytes();
+    dims[d].min = (int32_t)min;
+    dims[d].extent = (int32_t)extent;
+}
+
 void make_halide_view(const TensorView &t, HalideView *view) {
     const int rank = (int)t.sizes.size();
     const std::vector<int64_t> strides = strides_of(t);

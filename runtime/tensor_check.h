@@ -61,6 +61,8 @@ struct HalideView {
     // Halide dim d: min 0, `extent`, `stride` (1 for a size-1 dim, which is only read at
     // index 0, whatever PyTorch's stride: Halide's dense-dim constraints want 1 there).
     void set(int d, int64_t extent, int64_t stride);
+    // Narrows Halide dim d to [min, min + extent) (coordinates stay the tensor's).
+    void crop(int d, int64_t min, int64_t extent);
 };
 
 // Floor division for any signs, and `v` rounded up to a multiple of m > 0.

@@ -16,7 +16,7 @@ namespace hup {
 // partitioning keeps its tests out of the steady state.
 inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, const std::vector<Halide::Var> &dims,
                                   const Halide::RDom &tap, const std::vector<Halide::Expr> &kernel,
-                                  const std::vector<Halide::Func> &first_inside_tables, Halide::Func best,
+                                  const Halide::Expr &stride_x, const std::vector<Halide::Func> &first_inside_tables, Halide::Func best,
                                   Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                   Halide::GeneratorOutput<Halide::Buffer<>> &out) {
     using namespace Halide;
@@ -48,7 +48,13 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     // (or batch) of `best` by its whole range instead of a point, and allocates on the heap.
     output.parallel(strip);
     if (!channels_last) output.parallel(c);
-    output.specialize(dense);
+    // Within it, planar windows step by a known stride: dense loads (and a deinterleave)
+    // rather than gathers.
+    Stage dense_stage = output.specialize(dense);
+    if (!channels_last) {
+        dense_stage.specialize(stride_x == 2);
+        dense_stage.specialize(stride_x == 1);
+    }
 
     // Whole vectors of the running best, also in the tail (padding covers the lanes past the
     // edge), so the window scan never needs masks.
@@ -63,7 +69,7 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
         Expr fixed = Internal::const_true();
         for (int d = 0; d < rank; d++) fixed = fixed && kernel[d] == taps;
         Stage s = scan.specialize(fixed);
-        for (int d = 0; d < rank; d++) s.unroll(tap[d], taps, TailStrategy::GuardWithIf);
+        for (int d = 0; d < rank; d++) s.unroll(tap[d]);
     };
     unrolled(2);
     unrolled(3);
