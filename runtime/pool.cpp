@@ -270,61 +270,24 @@ Status max_unpool_output_sizes(const std::vector<int64_t> &input_sizes, const Ma
 
 namespace {
 
-// Finds an index outside [0, plane) (in any (n, c) plane), in parallel on Halide's pool.
-struct IndexScan {
-    const int64_t *data;
-    std::vector<int64_t> sizes, strides;
-    int64_t plane;
-    std::atomic<bool> bad{false};
-    std::atomic<int64_t> bad_value{0};
-
-    static int task(void *, int plane_index, uint8_t *closure) {
-        IndexScan &scan = *reinterpret_cast<IndexScan *>(closure);
-        const int rank = (int)scan.sizes.size();
-        const int64_t n = plane_index / scan.sizes[1], c = plane_index % scan.sizes[1];
-        const int64_t *base = scan.data + n * scan.strides[0] + c * scan.strides[1];
-        // Spatial dims padded to three, outermost first.
-        int64_t size[3] = {1, 1, 1}, stride[3] = {0, 0, 0};
-        for (int d = 2; d < rank; d++) {
-            size[3 - rank + d] = scan.sizes[d];
-            stride[3 - rank + d] = scan.strides[d];
+// Whether any of `count` indices (`stride` apart) lies outside [0, limit). Signed min and max
+// vectorise (AVX2 where the machine has it: the check reads 8 bytes per input element and
+// must keep up with the kernel).
+__attribute__((target_clones("avx2", "default"), optimize("O3"))) bool out_of_range(const int64_t *row, int64_t count,
+                                                                                     int64_t stride, int64_t limit) {
+    int64_t lo = 0, hi = 0;
+    if (stride == 1) {
+        for (int64_t x = 0; x < count; x++) {
+            lo = std::min(lo, row[x]);
+            hi = std::max(hi, row[x]);
         }
-        const uint64_t limit = (uint64_t)scan.plane;
-        bool bad = false;
-        int64_t bad_value = 0;
-        for (int64_t z = 0; z < size[0] && !bad; z++) {
-            for (int64_t y = 0; y < size[1] && !bad; y++) {
-                const int64_t *row = base + z * stride[0] + y * stride[1];
-                uint64_t worst = 0;  // negative indices wrap to huge unsigned values
-                for (int64_t x = 0; x < size[2]; x++) worst = std::max(worst, (uint64_t)row[x * stride[2]]);
-                if (worst >= limit) {
-                    bad = true;
-                    for (int64_t x = 0; x < size[2]; x++) {
-                        if ((uint64_t)row[x * stride[2]] >= limit) {
-                            bad_value = row[x * stride[2]];
-                            break;
-                        }
-                    }
-                }
-            }
+    } else {
+        for (int64_t x = 0; x < count; x++) {
+            lo = std::min(lo, row[x * stride]);
+            hi = std::max(hi, row[x * stride]);
         }
-        if (bad && !scan.bad.exchange(true)) scan.bad_value = bad_value;
-        return 0;
     }
-};
-
-Status check_indices(const TensorView &indices, int64_t plane) {
-    IndexScan scan;
-    scan.data = static_cast<const int64_t *>(indices.data);
-    scan.sizes = indices.sizes;
-    scan.strides = detail::strides_of(indices);
-    scan.plane = plane;
-    const int64_t planes = indices.sizes[0] * indices.sizes[1];
-    if (planes > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
-    halide_do_par_for(nullptr, IndexScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
-    if (!scan.bad) return Status::Ok();
-    return invalid("max_unpool: index " + std::to_string(scan.bad_value.load()) + " is outside the output plane of " +
-                   std::to_string(plane) + " elements; nothing was written");
+    return lo < 0 || hi >= limit;
 }
 
 // Whether the spatial dims of `t` nest (each stride = the next one's stride times its size),
@@ -335,6 +298,61 @@ bool spatial_nests(const TensorView &t) {
         if (t.sizes[d] > 1 && strides[d] != strides[d + 1] * t.sizes[d + 1]) return false;
     }
     return true;
+}
+
+// Finds an index outside [0, plane) (in any (n, c) plane), a plane per task on Halide's pool.
+struct IndexScan {
+    const int64_t *data;
+    std::vector<int64_t> sizes, strides;
+    int64_t plane;
+    bool flat;  // a plane's indices are one strided run
+    std::atomic<bool> bad{false};
+    std::atomic<int64_t> bad_value{0};
+
+    static int task(void *, int plane_index, uint8_t *closure) {
+        IndexScan &scan = *reinterpret_cast<IndexScan *>(closure);
+        const int rank = (int)scan.sizes.size();
+        const int64_t n = plane_index / scan.sizes[1], c = plane_index % scan.sizes[1];
+        const int64_t *base = scan.data + n * scan.strides[0] + c * scan.strides[1];
+        // Spatial dims padded to three, outermost first; one flat run when they nest.
+        int64_t size[3] = {1, 1, 1}, stride[3] = {0, 0, 0};
+        for (int d = 2; d < rank; d++) {
+            size[3 - rank + d] = scan.sizes[d];
+            stride[3 - rank + d] = scan.strides[d];
+        }
+        if (scan.flat) {
+            size[2] *= size[0] * size[1];
+            size[0] = size[1] = 1;
+        }
+        for (int64_t z = 0; z < size[0]; z++) {
+            for (int64_t y = 0; y < size[1]; y++) {
+                const int64_t *row = base + z * stride[0] + y * stride[1];
+                if (!out_of_range(row, size[2], stride[2], scan.plane)) continue;
+                for (int64_t x = 0; x < size[2]; x++) {
+                    if (row[x * stride[2]] < 0 || row[x * stride[2]] >= scan.plane) {
+                        if (!scan.bad.exchange(true)) scan.bad_value = row[x * stride[2]];
+                        return 0;
+                    }
+                }
+            }
+        }
+        return 0;
+    }
+};
+
+Status check_indices(const TensorView &indices, int64_t plane) {
+    IndexScan scan;
+    scan.data = static_cast<const int64_t *>(indices.data);
+    scan.sizes = indices.sizes;
+    scan.strides = detail::strides_of(indices);
+    scan.plane = plane;
+    scan.flat = spatial_nests(indices);
+    const int64_t planes = indices.sizes[0] * indices.sizes[1];
+    if (planes > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
+    halide_do_par_for(nullptr, IndexScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
+    if (!scan.bad) return Status::Ok();
+    return invalid("max_unpool: index " + std::to_string(scan.bad_value.load()) + " is outside the output plane of " +
+                   std::to_string(plane) + " elements; nothing was written");
 }
 
 }  // namespace

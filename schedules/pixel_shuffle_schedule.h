@@ -72,7 +72,14 @@ inline void schedule_pixel_shuffle_cpu(const Halide::Target &target, ShuffleDire
     const int out_dense = planar ? 0 : (shuffle ? 4 : 2);
     const int in_dense = planar ? 0 : (shuffle ? 2 : 4);
     Stage dense = output.specialize(in.dim(in_dense).stride() == 1 && out.dim(out_dense).stride() == 1);
-    for (int r : {2, 3, 4}) recipe(dense.specialize(factor == r), r);
+    // The sub-position dims of the dense side step by 1, r (and r*r for channels): said
+    // explicitly, so that the strided accesses become shuffles of dense vectors, not gathers.
+    auto steps = [&](int r) {
+        if (planar) return shuffle ? out.dim(1).stride() == r : in.dim(1).stride() == r;
+        if (shuffle) return in.dim(3).stride() == r && in.dim(4).stride() == r * r;
+        return out.dim(3).stride() == r && out.dim(4).stride() == r * r;
+    };
+    for (int r : {2, 3, 4}) recipe(dense.specialize(factor == r && steps(r)), r);
     recipe(dense, 0);
     recipe(output, 0);
 }
