@@ -309,9 +309,12 @@ struct IndexScan {
     std::atomic<bool> bad{false};
     std::atomic<int64_t> bad_value{0};
 
-    static int task(void *, int plane_index, uint8_t *closure) {
+    static int task(void *, int task_index, uint8_t *closure) {
         IndexScan &scan = *reinterpret_cast<IndexScan *>(closure);
         const int rank = (int)scan.sizes.size();
+        // Last plane first: the kernel then starts on the planes whose indices the scan left in
+        // the cache.
+        const int64_t plane_index = scan.sizes[0] * scan.sizes[1] - 1 - task_index;
         const int64_t n = plane_index / scan.sizes[1], c = plane_index % scan.sizes[1];
         const int64_t *base = scan.data + n * scan.strides[0] + c * scan.strides[1];
         // Spatial dims padded to three, outermost first; one flat run when they nest.
