@@ -13,7 +13,9 @@
 // (in row-major order, so the last of repeated indices wins) is stored at indices[i]. The
 // output is viewed flat per plane (the runtime checks that its spatial dims nest), and the
 // runtime has checked every index against the plane before the pipeline runs: the clamp below
-// only tells Halide's bounds inference what it cannot know.
+// only tells Halide's bounds inference what it cannot know. Planar outputs are produced a few
+// planes at a time into a buffer that stays in the cache (runtime/pool.cpp), so the zero fill
+// and the scatter never go to memory.
 #include <limits>
 
 #include "Halide.h"
@@ -123,10 +125,19 @@ public:
         at.push_back(c);
         at.push_back(n);
 
+        const Expr position = clamp(cast<int32_t>(indices(at)), 0, plane_size - 1);
         Func plane("plane");
-        plane(p, c, n) = 0.0f;
-        plane(clamp(cast<int32_t>(indices(at)), 0, plane_size - 1), c, n) = in(at);
-        out(p, c, n) = plane(p, c, n);
+        if (layout == Layout::Planar) {
+            // The runtime calls this on a few planes at a time, with a cache-sized output.
+            out(p, c, n) = 0.0f;
+            out(position, c, n) = in(at);
+        } else {
+            // channels_last planes interleave: a whole image is zeroed and scattered into in
+            // a buffer, then copied out densely.
+            plane(p, c, n) = 0.0f;
+            plane(position, c, n) = in(at);
+            out(p, c, n) = plane(p, c, n);
+        }
 
         schedule_max_unpool_cpu(get_target(), layout, {p, c, n}, element, plane, in, indices, out);
     }

@@ -2,6 +2,8 @@
 // check that keeps unpool from writing anywhere on bad input, and the views the AOT kernels
 // take (generators/pool_generator.cpp).
 #include <atomic>
+#include <cstring>
+#include <mutex>
 #include <limits>
 #include <memory>
 
@@ -403,9 +405,79 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
     const Kernel kernel = dims == 4 ? (channels_last ? hup_max_unpool_r2_channels_last : hup_max_unpool_r2_planar)
                                     : (channels_last ? hup_max_unpool_r3_channels_last : hup_max_unpool_r3_planar);
-    return detail::run_pipeline("max_unpool", [&](void *user_context) {
-        return kernel(user_context, &in.buffer, &idx.buffer, (int32_t)plane, &out.buffer);
-    });
+    if (channels_last || out_strides[rank - 1] != 1) {
+        return detail::run_pipeline("max_unpool", [&](void *user_context) {
+            return kernel(user_context, &in.buffer, &idx.buffer, (int32_t)plane, &out.buffer);
+        });
+    }
+    // Planar, contiguous planes: each task unpools a few planes into a scratch buffer that
+    // stays in the cache, then copies them to the output (streaming when it is large).
+    struct Streaming {
+        Kernel kernel;
+        const detail::HalideView *in, *idx;
+        float *out;
+        int64_t plane, channels, chunk, chunks_per_image, channel_stride, batch_stride;
+        bool stream;
+        std::atomic<bool> failed{false};
+        Status status;
+        std::mutex mutex;
+        static int task(void *, int task_index, uint8_t *closure) {
+            Streaming &job = *reinterpret_cast<Streaming *>(closure);
+            const int64_t n = task_index / job.chunks_per_image;
+            const int64_t c0 = (task_index % job.chunks_per_image) * job.chunk;
+            const int64_t count = std::min(job.chunk, job.channels - c0);
+            thread_local std::vector<float> scratch;
+            scratch.resize(job.plane * count);
+            detail::HalideView in = *job.in, idx = *job.idx, out;
+            in.buffer.dim = in.dims;
+            idx.buffer.dim = idx.dims;
+            const int c_dim = in.buffer.dimensions - 2;
+            for (detail::HalideView *v : {&in, &idx}) {
+                v->crop(c_dim, c0, count);
+                v->crop(c_dim + 1, n, 1);
+            }
+            out.init(scratch.data(), 3);
+            out.set(0, job.plane, 1);
+            out.set(1, count, job.plane);
+            out.set(2, 1, 1);
+            out.dims[1].min = (int32_t)c0;  // the scratch holds these planes: same coordinates
+            out.dims[2].min = (int32_t)n;
+            Status s = detail::run_pipeline("max_unpool", [&](void *user_context) {
+                return job.kernel(user_context, &in.buffer, &idx.buffer, (int32_t)job.plane, &out.buffer);
+            });
+            if (!s.ok()) {
+                std::lock_guard<std::mutex> lock(job.mutex);
+                if (!job.failed.exchange(true)) job.status = s;
+                return 0;
+            }
+            float *dst = job.out + n * job.batch_stride + c0 * job.channel_stride;
+            for (int64_t c = 0; c < count; c++) {
+                float *to = dst + c * job.channel_stride;
+                const float *from = &scratch[c * job.plane];
+                if (job.stream) {
+                    detail::stream_copy(to, from, job.plane);
+                } else {
+                    std::memcpy(to, from, job.plane * sizeof(float));
+                }
+            }
+            return 0;
+        }
+    } job;
+    job.kernel = kernel;
+    job.in = &in;
+    job.idx = &idx;
+    job.out = static_cast<float *>(output.data);
+    job.plane = plane;
+    job.channels = sizes[1];
+    job.chunk = std::max<int64_t>(1, std::min<int64_t>(sizes[1], (int64_t(64) << 10) / plane));  // ~256 KiB
+    job.chunks_per_image = (sizes[1] + job.chunk - 1) / job.chunk;
+    job.channel_stride = out_strides[1];
+    job.batch_stride = out_strides[0];
+    job.stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::kStreamingBytes;
+    const int64_t tasks = sizes[0] * job.chunks_per_image;
+    if (tasks > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
+    halide_do_par_for(nullptr, Streaming::task, 0, (int)tasks, reinterpret_cast<uint8_t *>(&job));
+    return job.failed ? job.status : Status::Ok();
 }
 
 }  // namespace hup

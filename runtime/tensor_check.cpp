@@ -1,5 +1,8 @@
 #include "tensor_check.h"
 
+#include <immintrin.h>
+
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <sstream>
@@ -192,6 +195,16 @@ void strided_copy(const TensorView &src, const TensorView &dst) {
         }
         if (i < 0) break;
     }
+}
+
+void stream_copy(float *dst, const float *src, int64_t count) {
+    int64_t head = 0;
+    while (head < count && (reinterpret_cast<uintptr_t>(dst + head) & 15) != 0) head++;
+    std::memcpy(dst, src, head * sizeof(float));
+    int64_t i = head;
+    for (; i + 4 <= count; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+    std::memcpy(dst + i, src + i, (count - i) * sizeof(float));
+    _mm_sfence();
 }
 
 void fill_channels(const TensorView &out, const float *bias) {

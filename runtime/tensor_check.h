@@ -73,6 +73,13 @@ void make_halide_view(const TensorView &t, HalideView *view);
 // Halide addresses a buffer with 32-bit offsets: larger tensors are refused up front.
 Status check_halide_addressable(const TensorView &t, const char *name, int element_size = sizeof(float));
 
+// Copies `count` floats with non-temporal stores: for outputs far larger than the caches,
+// which would otherwise be read into the cache before being overwritten.
+void stream_copy(float *dst, const float *src, int64_t count);
+
+// Outputs of at least this many bytes leave the caches: worth streaming.
+constexpr int64_t kStreamingBytes = int64_t(32) << 20;
+
 // Writes bias[channel] (or 0 when bias is null) to every element of a float32 view (PyTorch
 // dim order, channel dim 1).
 void fill_channels(const TensorView &out, const float *bias);

@@ -76,10 +76,10 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     for (Func table : first_inside_tables) table.compute_root().vectorize(table.args()[0], lanes, TailStrategy::GuardWithIf);
 }
 
-// max_unpool: planar, each (n, c) plane is zeroed and scattered into while it is in cache,
-// then streamed to the output with vectors; planes run in parallel. channels_last planes
-// interleave, so a whole image is the unit instead: zeroed and copied with vectors in
-// parallel, scattered with the channels of a pixel innermost.
+// max_unpool: planar, the runtime hands over a few planes at a time: each is zeroed with
+// vectors, then scattered into (serially: repeated indices resolve in order), planes in
+// parallel. channels_last planes interleave, so a whole image is the unit instead: zeroed and
+// copied with vectors in parallel, scattered with the channels of a pixel innermost.
 inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout, const std::vector<Halide::Var> &dims,
                                     const Halide::RDom &element, Halide::Func plane,
                                     Halide::GeneratorInput<Halide::Buffer<float>> &in,
@@ -94,14 +94,15 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
 
     Func output = out;
     Var task("task"), po("po"), pi("pi");
-    const Expr dense = layout == Layout::Planar
-                           ? in.dim(0).stride() == 1 && indices.dim(0).stride() == 1 && out.dim(0).stride() == 1
-                           : in.dim(in.dimensions() - 2).stride() == 1 && indices.dim(in.dimensions() - 2).stride() == 1 &&
-                                 out.dim(1).stride() == 1;
     if (layout == Layout::Planar) {
+        const Expr dense = in.dim(0).stride() == 1 && indices.dim(0).stride() == 1 && out.dim(0).stride() == 1;
         output.fuse(c, n, task).parallel(task).vectorize(p, lanes, TailStrategy::GuardWithIf);
-        plane.compute_at(output, task).vectorize(p, lanes, TailStrategy::GuardWithIf);
+        output.update().parallel(c);
+        output.specialize(dense);
+        output.update().specialize(dense);
     } else {
+        const int rank = in.dimensions() - 2;
+        const Expr dense = in.dim(rank).stride() == 1 && indices.dim(rank).stride() == 1 && out.dim(1).stride() == 1;
         output.reorder(c, p, n).vectorize(c, lanes, TailStrategy::GuardWithIf)
             .split(p, po, pi, 64, TailStrategy::GuardWithIf).parallel(po);
         plane.compute_at(output, n).reorder_storage(c, p);
@@ -109,8 +110,8 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
         std::vector<VarOrRVar> order = {c};  // a pixel's channels innermost
         for (int d = 0; d < element.dimensions(); d++) order.push_back(element[d]);
         plane.update().reorder(order);
+        output.specialize(dense);
     }
-    output.specialize(dense);
 }
 
 }  // namespace hup
