@@ -3,7 +3,6 @@
 // take (generators/pool_generator.cpp).
 #include <atomic>
 #include <cstring>
-#include <mutex>
 #include <limits>
 #include <memory>
 
@@ -92,6 +91,23 @@ const halide_type_t kFloat32(halide_type_float, 32), kInt64(halide_type_int, 64)
 // is more than one channel), and the innermost spatial dim is not.
 bool channels_dense(const TensorView &t) {
     return t.sizes[1] > 1 && detail::unit_stride(t, 1) && !detail::unit_stride(t, (int)t.sizes.size() - 1);
+}
+
+// A view narrowed to image n and channels [c0, c0 + count) (Halide's last two dims).
+void crop_planes(detail::HalideView *v, int64_t n, int64_t c0, int64_t count) {
+    v->buffer.dim = v->dims;  // a copied view points at its own dims
+    const int c_dim = v->buffer.dimensions - 2;
+    v->crop(c_dim, c0, count);
+    v->crop(c_dim + 1, n, 1);
+}
+
+// Copies a plane out of the scratch: with non-temporal stores when the output leaves the cache.
+void copy_out(float *dst, const float *src, int64_t count, bool stream) {
+    if (stream) {
+        detail::stream_copy(dst, src, count);
+    } else {
+        std::memcpy(dst, src, count * sizeof(float));
+    }
 }
 
 }  // namespace
@@ -195,39 +211,42 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
     if (!channels_last) hi[0] = lo[0] + (hi[0] - lo[0]) / kVectorLanes * kVectorLanes;
     // Border slabs, outermost dim first, each narrowing the rest towards the interior; then
     // the interior itself.
-    int64_t box_lo[3] = {0, 0, 0}, box_hi[3] = {extent[0], extent[1], extent[2]};
-    auto run_box = [&](const int64_t *from, const int64_t *to, bool interior) {
-        for (int i = 0; i < halide_spatial; i++) {
-            if (to[i] <= from[i]) return Status::Ok();
+    auto run_boxes = [&](const detail::HalideView &in_v, const detail::HalideView &out_v, const detail::HalideView &idx_v) {
+        int64_t box_lo[3] = {0, 0, 0}, box_hi[3] = {extent[0], extent[1], extent[2]};
+        auto run_box = [&](const int64_t *from, const int64_t *to, bool interior) {
+            for (int i = 0; i < halide_spatial; i++) {
+                if (to[i] <= from[i]) return Status::Ok();
+            }
+            detail::HalideView in_box = in_v, out_box = out_v, idx_box = idx_v;
+            for (detail::HalideView *v : {&in_box, &out_box, &idx_box}) v->buffer.dim = v->dims;
+            for (int i = 0; i < halide_spatial; i++) {
+                out_box.crop(i, from[i], to[i] - from[i]);
+                idx_box.crop(i, from[i], to[i] - from[i]);
+            }
+            const Kernel kernel = variants[interior];
+            return detail::run_pipeline("max_pool", [&](void *user_context) {
+                return kernel(user_context, &in_box.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2],
+                              st[2], p[2], dil[2], &out_box.buffer, &idx_box.buffer);
+            });
+        };
+        for (int i = halide_spatial - 1; i >= 0; i--) {
+            int64_t from[3], to[3];
+            std::copy(box_lo, box_lo + 3, from);
+            std::copy(box_hi, box_hi + 3, to);
+            to[i] = lo[i];
+            Status status = run_box(from, to, false);
+            if (!status.ok()) return status;
+            from[i] = hi[i];
+            to[i] = box_hi[i];
+            status = run_box(from, to, false);
+            if (!status.ok()) return status;
+            box_lo[i] = lo[i];
+            box_hi[i] = hi[i];
         }
-        detail::HalideView out_box = out, idx_box = idx;
-        out_box.buffer.dim = out_box.dims;
-        idx_box.buffer.dim = idx_box.dims;
-        for (int i = 0; i < halide_spatial; i++) {
-            out_box.crop(i, from[i], to[i] - from[i]);
-            idx_box.crop(i, from[i], to[i] - from[i]);
-        }
-        const Kernel kernel = variants[interior];
-        return detail::run_pipeline("max_pool", [&](void *user_context) {
-            return kernel(user_context, &in.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2], st[2],
-                          p[2], dil[2], &out_box.buffer, &idx_box.buffer);
-        });
+        return run_box(box_lo, box_hi, true);
     };
-    for (int i = halide_spatial - 1; i >= 0; i--) {
-        int64_t from[3], to[3];
-        std::copy(box_lo, box_lo + 3, from);
-        std::copy(box_hi, box_hi + 3, to);
-        to[i] = lo[i];
-        s = run_box(from, to, false);
-        if (!s.ok()) return s;
-        from[i] = hi[i];
-        to[i] = box_hi[i];
-        s = run_box(from, to, false);
-        if (!s.ok()) return s;
-        box_lo[i] = lo[i];
-        box_hi[i] = hi[i];
-    }
-    return run_box(box_lo, box_hi, true);
+
+    return run_boxes(in, out, idx);
 }
 
 // ---- max_unpool ----------------------------------------------------------------------------
@@ -412,72 +431,27 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     }
     // Planar, contiguous planes: each task unpools a few planes into a scratch buffer that
     // stays in the cache, then copies them to the output (streaming when it is large).
-    struct Streaming {
-        Kernel kernel;
-        const detail::HalideView *in, *idx;
-        float *out;
-        int64_t plane, channels, chunk, chunks_per_image, channel_stride, batch_stride;
-        bool stream;
-        std::atomic<bool> failed{false};
-        Status status;
-        std::mutex mutex;
-        static int task(void *, int task_index, uint8_t *closure) {
-            Streaming &job = *reinterpret_cast<Streaming *>(closure);
-            const int64_t n = task_index / job.chunks_per_image;
-            const int64_t c0 = (task_index % job.chunks_per_image) * job.chunk;
-            const int64_t count = std::min(job.chunk, job.channels - c0);
-            thread_local std::vector<float> scratch;
-            scratch.resize(job.plane * count);
-            detail::HalideView in = *job.in, idx = *job.idx, out;
-            in.buffer.dim = in.dims;
-            idx.buffer.dim = idx.dims;
-            const int c_dim = in.buffer.dimensions - 2;
-            for (detail::HalideView *v : {&in, &idx}) {
-                v->crop(c_dim, c0, count);
-                v->crop(c_dim + 1, n, 1);
-            }
-            out.init(scratch.data(), 3);
-            out.set(0, job.plane, 1);
-            out.set(1, count, job.plane);
-            out.set(2, 1, 1);
-            out.dims[1].min = (int32_t)c0;  // the scratch holds these planes: same coordinates
-            out.dims[2].min = (int32_t)n;
-            Status s = detail::run_pipeline("max_unpool", [&](void *user_context) {
-                return job.kernel(user_context, &in.buffer, &idx.buffer, (int32_t)job.plane, &out.buffer);
-            });
-            if (!s.ok()) {
-                std::lock_guard<std::mutex> lock(job.mutex);
-                if (!job.failed.exchange(true)) job.status = s;
-                return 0;
-            }
-            float *dst = job.out + n * job.batch_stride + c0 * job.channel_stride;
-            for (int64_t c = 0; c < count; c++) {
-                float *to = dst + c * job.channel_stride;
-                const float *from = &scratch[c * job.plane];
-                if (job.stream) {
-                    detail::stream_copy(to, from, job.plane);
-                } else {
-                    std::memcpy(to, from, job.plane * sizeof(float));
-                }
-            }
-            return 0;
-        }
-    } job;
-    job.kernel = kernel;
-    job.in = &in;
-    job.idx = &idx;
-    job.out = static_cast<float *>(output.data);
-    job.plane = plane;
-    job.channels = sizes[1];
-    job.chunk = std::max<int64_t>(1, std::min<int64_t>(sizes[1], (int64_t(64) << 10) / plane));  // ~256 KiB
-    job.chunks_per_image = (sizes[1] + job.chunk - 1) / job.chunk;
-    job.channel_stride = out_strides[1];
-    job.batch_stride = out_strides[0];
-    job.stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::kStreamingBytes;
-    const int64_t tasks = sizes[0] * job.chunks_per_image;
-    if (tasks > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
-    halide_do_par_for(nullptr, Streaming::task, 0, (int)tasks, reinterpret_cast<uint8_t *>(&job));
-    return job.failed ? job.status : Status::Ok();
+    const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::kStreamingBytes;
+    return detail::for_channel_chunks(sizes[0], sizes[1], (int64_t(64) << 10) / plane, [&](int64_t n, int64_t c0, int64_t count) {
+        thread_local std::vector<float> scratch;
+        scratch.resize(plane * count);
+        detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk;
+        crop_planes(&in_chunk, n, c0, count);
+        crop_planes(&idx_chunk, n, c0, count);
+        out_chunk.init(scratch.data(), 3);
+        out_chunk.set(0, plane, 1);
+        out_chunk.set(1, count, plane);
+        out_chunk.set(2, 1, 1);
+        out_chunk.dims[1].min = (int32_t)c0;  // the scratch holds these planes: same coordinates
+        out_chunk.dims[2].min = (int32_t)n;
+        Status s = detail::run_pipeline("max_unpool", [&](void *user_context) {
+            return kernel(user_context, &in_chunk.buffer, &idx_chunk.buffer, (int32_t)plane, &out_chunk.buffer);
+        });
+        if (!s.ok()) return s;
+        float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
+        for (int64_t c = 0; c < count; c++) copy_out(dst + c * out_strides[1], &scratch[c * plane], plane, stream);
+        return Status::Ok();
+    });
 }
 
 }  // namespace hup

@@ -207,6 +207,39 @@ void stream_copy(float *dst, const float *src, int64_t count) {
     _mm_sfence();
 }
 
+namespace {
+struct ChannelChunks {
+    int64_t channels, chunk, chunks_per_image;
+    const std::function<Status(int64_t, int64_t, int64_t)> *body;
+    std::mutex mutex;
+    Status first_failure;
+
+    static int task(void *, int index, uint8_t *closure) {
+        ChannelChunks &job = *reinterpret_cast<ChannelChunks *>(closure);
+        const int64_t n = index / job.chunks_per_image, c0 = (index % job.chunks_per_image) * job.chunk;
+        Status s = (*job.body)(n, c0, std::min(job.chunk, job.channels - c0));
+        if (!s.ok()) {
+            std::lock_guard<std::mutex> lock(job.mutex);
+            if (job.first_failure.ok()) job.first_failure = s;
+        }
+        return 0;
+    }
+};
+}  // namespace
+
+Status for_channel_chunks(int64_t batch, int64_t channels, int64_t chunk,
+                          const std::function<Status(int64_t, int64_t, int64_t)> &body) {
+    ChannelChunks job;
+    job.channels = channels;
+    job.chunk = std::max<int64_t>(1, chunk);
+    job.chunks_per_image = (channels + job.chunk - 1) / job.chunk;
+    job.body = &body;
+    const int64_t tasks = batch * job.chunks_per_image;
+    if (tasks > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "too many planes");
+    halide_do_par_for(nullptr, ChannelChunks::task, 0, (int)tasks, reinterpret_cast<uint8_t *>(&job));
+    return job.first_failure;
+}
+
 void fill_channels(const TensorView &out, const float *bias) {
     const int rank = (int)out.sizes.size();
     if (element_count(out.sizes) == 0) return;

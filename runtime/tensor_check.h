@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,11 @@ void stream_copy(float *dst, const float *src, int64_t count);
 
 // Outputs of at least this many bytes leave the caches: worth streaming.
 constexpr int64_t kStreamingBytes = int64_t(32) << 20;
+
+// Runs body(n, first_channel, channel_count) over every image and chunk of `chunk` channels
+// in parallel on Halide's thread pool; returns the first failure.
+Status for_channel_chunks(int64_t batch, int64_t channels, int64_t chunk,
+                          const std::function<Status(int64_t, int64_t, int64_t)> &body);
 
 // Writes bias[channel] (or 0 when bias is null) to every element of a float32 view (PyTorch
 // dim order, channel dim 1).
