@@ -1096,6 +1096,24 @@ TEST(MaxUnpoolRandom, FixedSeedCases) {
 }
 
 // hup::torch::max_unpool(input, indices, options) allocates in the input's memory format.
+// Outputs of 32 MiB or more take the runtime's streaming path (planes produced in a cache-
+// sized scratch and copied out with non-temporal stores); smaller ones the plain copy. Both,
+// with indices from a pool and with non-local ones, against libtorch, bit-exact.
+TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(760);
+    MaxPoolOptions po;
+    po.kernel_size = {2};
+    MaxUnpoolOptions o;
+    o.kernel_size = {2};
+    const at::Tensor x = torch::rand({2, 65, 256, 256});  // 32.5 MiB
+    const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
+    EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)));
+    // Indices spread over the whole plane (not from a pool).
+    const at::Tensor spread = torch::randint(0, 256 * 256, ti.sizes(), at::kLong);
+    EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)));
+}
+
 TEST(MaxUnpoolTorchAdaptor, Allocates) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(750);
