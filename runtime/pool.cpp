@@ -93,23 +93,6 @@ bool channels_dense(const TensorView &t) {
     return t.sizes[1] > 1 && detail::unit_stride(t, 1) && !detail::unit_stride(t, (int)t.sizes.size() - 1);
 }
 
-// A view narrowed to image n and channels [c0, c0 + count) (Halide's last two dims).
-void crop_planes(detail::HalideView *v, int64_t n, int64_t c0, int64_t count) {
-    v->buffer.dim = v->dims;  // a copied view points at its own dims
-    const int c_dim = v->buffer.dimensions - 2;
-    v->crop(c_dim, c0, count);
-    v->crop(c_dim + 1, n, 1);
-}
-
-// Copies a plane out of the scratch: with non-temporal stores when the output leaves the cache.
-void copy_out(float *dst, const float *src, int64_t count, bool stream) {
-    if (stream) {
-        detail::stream_copy(dst, src, count);
-    } else {
-        std::memcpy(dst, src, count * sizeof(float));
-    }
-}
-
 }  // namespace
 
 // ---- max_pool ------------------------------------------------------------------------------
@@ -436,8 +419,8 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
         thread_local std::vector<float> scratch;
         scratch.resize(plane * count);
         detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk;
-        crop_planes(&in_chunk, n, c0, count);
-        crop_planes(&idx_chunk, n, c0, count);
+        in_chunk.crop_planes(n, c0, count);
+        idx_chunk.crop_planes(n, c0, count);
         out_chunk.init(scratch.data(), 3);
         out_chunk.set(0, plane, 1);
         out_chunk.set(1, count, plane);
@@ -449,7 +432,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
         });
         if (!s.ok()) return s;
         float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
-        for (int64_t c = 0; c < count; c++) copy_out(dst + c * out_strides[1], &scratch[c * plane], plane, stream);
+        for (int64_t c = 0; c < count; c++) detail::copy_out(dst + c * out_strides[1], &scratch[c * plane], plane, stream);
         return Status::Ok();
     });
 }

@@ -163,6 +163,13 @@ void HalideView::crop(int d, int64_t min, int64_t extent) {
     dims[d].extent = (int32_t)extent;
 }
 
+void HalideView::crop_planes(int64_t n, int64_t c0, int64_t count) {
+    buffer.dim = dims;  // a copied view points at its own dims
+    const int c_dim = buffer.dimensions - 2;
+    crop(c_dim, c0, count);
+    crop(c_dim + 1, n, 1);
+}
+
 void make_halide_view(const TensorView &t, HalideView *view) {
     const int rank = (int)t.sizes.size();
     const std::vector<int64_t> strides = strides_of(t);
@@ -205,6 +212,14 @@ void stream_copy(float *dst, const float *src, int64_t count) {
     for (; i + 4 <= count; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
     std::memcpy(dst + i, src + i, (count - i) * sizeof(float));
     _mm_sfence();
+}
+
+void copy_out(float *dst, const float *src, int64_t count, bool stream) {
+    if (stream) {
+        stream_copy(dst, src, count);
+    } else {
+        std::memcpy(dst, src, count * sizeof(float));
+    }
 }
 
 namespace {

@@ -64,6 +64,8 @@ struct HalideView {
     void set(int d, int64_t extent, int64_t stride);
     // Narrows Halide dim d to [min, min + extent) (coordinates stay the tensor's).
     void crop(int d, int64_t min, int64_t extent);
+    // Narrows the last two Halide dims (channel, image) to channels [c0, c0 + count) of image n.
+    void crop_planes(int64_t n, int64_t c0, int64_t count);
 };
 
 // Floor division for any signs, and `v` rounded up to a multiple of m > 0.
@@ -77,6 +79,9 @@ Status check_halide_addressable(const TensorView &t, const char *name, int eleme
 // Copies `count` floats with non-temporal stores: for outputs far larger than the caches,
 // which would otherwise be read into the cache before being overwritten.
 void stream_copy(float *dst, const float *src, int64_t count);
+
+// Copies `count` floats: with stream_copy when `stream`, else memcpy.
+void copy_out(float *dst, const float *src, int64_t count, bool stream);
 
 // Outputs of at least this many bytes leave the caches: worth streaming.
 constexpr int64_t kStreamingBytes = int64_t(32) << 20;
