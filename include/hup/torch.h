@@ -164,6 +164,19 @@ inline at::Tensor reference_conv_transpose(const at::Tensor &input, const at::Te
     }
 }
 
+// The returning adaptors: sizes the output with `query(input sizes, &sizes)`, allocates it
+// (in the input's memory format, or contiguous) and fills it with `run(output)`.
+template <typename Query, typename Run>
+at::Tensor returning(const at::Tensor &input, Query query, Run run, bool keep_format = true) {
+    Status s = check_cpu_float(input, "input");
+    std::vector<int64_t> sizes;
+    if (s.ok()) s = query(input.sizes().vec(), &sizes);
+    throw_if_error(s);
+    at::Tensor output = keep_format ? empty_like_format(sizes, input) : at::empty(sizes, input.options());
+    throw_if_error(run(output));
+    return output;
+}
+
 // ---- max_pool with indices / max_unpool ----------------------------------------------------
 
 inline Status max_pool(const at::Tensor &input, const at::Tensor &output, const at::Tensor &indices,
@@ -219,13 +232,9 @@ inline Status max_unpool(const at::Tensor &input, const at::Tensor &indices, con
 
 // Like F.max_unpool{1,2,3}d: a new tensor in the input's memory format.
 inline at::Tensor max_unpool(const at::Tensor &input, const at::Tensor &indices, const MaxUnpoolOptions &options) {
-    Status s = check_cpu_float(input, "input");
-    std::vector<int64_t> sizes;
-    if (s.ok()) s = max_unpool_output_sizes(input.sizes().vec(), options, &sizes);
-    throw_if_error(s);
-    at::Tensor output = empty_like_format(sizes, input);
-    throw_if_error(max_unpool(input, indices, output, options));
-    return output;
+    return returning(
+        input, [&](const std::vector<int64_t> &in, std::vector<int64_t> *out) { return max_unpool_output_sizes(in, options, out); },
+        [&](const at::Tensor &output) { return max_unpool(input, indices, output, options); });
 }
 
 // libtorch's own max_unpool{2,3}d (1d as 2d on a trailing unit dim, as F.max_unpool1d does),
@@ -252,13 +261,9 @@ inline Status pixel_shuffle(const at::Tensor &input, const at::Tensor &output, i
     return s.ok() ? hup::pixel_shuffle(view(input), view(output), upscale_factor) : s;
 }
 inline at::Tensor pixel_shuffle(const at::Tensor &input, int64_t upscale_factor) {
-    Status s = check_cpu_float(input, "input");
-    std::vector<int64_t> sizes;
-    if (s.ok()) s = pixel_shuffle_output_sizes(input.sizes().vec(), upscale_factor, &sizes);
-    throw_if_error(s);
-    at::Tensor output = empty_like_format(sizes, input);
-    throw_if_error(pixel_shuffle(input, output, upscale_factor));
-    return output;
+    return returning(
+        input, [&](const std::vector<int64_t> &in, std::vector<int64_t> *out) { return pixel_shuffle_output_sizes(in, upscale_factor, out); },
+        [&](const at::Tensor &output) { return pixel_shuffle(input, output, upscale_factor); });
 }
 inline Status pixel_unshuffle(const at::Tensor &input, const at::Tensor &output, int64_t downscale_factor) {
     Status s = check_cpu_float(input, "input");
@@ -266,13 +271,9 @@ inline Status pixel_unshuffle(const at::Tensor &input, const at::Tensor &output,
     return s.ok() ? hup::pixel_unshuffle(view(input), view(output), downscale_factor) : s;
 }
 inline at::Tensor pixel_unshuffle(const at::Tensor &input, int64_t downscale_factor) {
-    Status s = check_cpu_float(input, "input");
-    std::vector<int64_t> sizes;
-    if (s.ok()) s = pixel_unshuffle_output_sizes(input.sizes().vec(), downscale_factor, &sizes);
-    throw_if_error(s);
-    at::Tensor output = empty_like_format(sizes, input);
-    throw_if_error(pixel_unshuffle(input, output, downscale_factor));
-    return output;
+    return returning(
+        input, [&](const std::vector<int64_t> &in, std::vector<int64_t> *out) { return pixel_unshuffle_output_sizes(in, downscale_factor, out); },
+        [&](const at::Tensor &output) { return pixel_unshuffle(input, output, downscale_factor); });
 }
 
 // ---- unfold / fold ----------------------------------------------------------------------
@@ -283,13 +284,9 @@ inline Status unfold(const at::Tensor &input, const at::Tensor &output, const Un
     return s.ok() ? hup::unfold(view(input), view(output), options) : s;
 }
 inline at::Tensor unfold(const at::Tensor &input, const UnfoldOptions &options) {
-    Status s = check_cpu_float(input, "input");
-    std::vector<int64_t> sizes;
-    if (s.ok()) s = unfold_output_sizes(input.sizes().vec(), options, &sizes);
-    throw_if_error(s);
-    at::Tensor output = at::empty(sizes, input.options());
-    throw_if_error(unfold(input, output, options));
-    return output;
+    return returning(
+        input, [&](const std::vector<int64_t> &in, std::vector<int64_t> *out) { return unfold_output_sizes(in, options, out); },
+        [&](const at::Tensor &output) { return unfold(input, output, options); }, false);
 }
 inline Status fold(const at::Tensor &input, const at::Tensor &output, const FoldOptions &options) {
     Status s = check_cpu_float(input, "input");
@@ -297,13 +294,9 @@ inline Status fold(const at::Tensor &input, const at::Tensor &output, const Fold
     return s.ok() ? hup::fold(view(input), view(output), options) : s;
 }
 inline at::Tensor fold(const at::Tensor &input, const FoldOptions &options) {
-    Status s = check_cpu_float(input, "input");
-    std::vector<int64_t> sizes;
-    if (s.ok()) s = fold_output_sizes(input.sizes().vec(), options, &sizes);
-    throw_if_error(s);
-    at::Tensor output = at::empty(sizes, input.options());
-    throw_if_error(fold(input, output, options));
-    return output;
+    return returning(
+        input, [&](const std::vector<int64_t> &in, std::vector<int64_t> *out) { return fold_output_sizes(in, options, out); },
+        [&](const at::Tensor &output) { return fold(input, output, options); }, false);
 }
 
 // libtorch's own im2col / col2im (what F.unfold / F.fold call), for comparisons.
