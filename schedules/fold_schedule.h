@@ -35,7 +35,8 @@ inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<
     (void)by;
 }
 
-// fold (one phase): strips of rows of every plane run in parallel; a strip's sums live in a
+// fold (one phase): strips of 32 rows of every plane run in parallel (long runs of each column
+// row, which the prefetchers follow); a strip's sums live in a
 // small buffer, to which each tap adds a row of columns with vectors. The tap loops sit
 // outside the row loop so that Halide's loop partitioning can keep the edge tests (zero
 // outside the block grid) out of the steady state of every row, and each output still sums
@@ -52,7 +53,7 @@ inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Ha
     Func output = out;
     Var strip("strip"), rows("rows"), task("task");
     output.vectorize(qx, lanes, TailStrategy::GuardWithIf)
-        .split(qy, strip, rows, 4, TailStrategy::GuardWithIf)
+        .split(qy, strip, rows, 32, TailStrategy::GuardWithIf)
         .fuse(c, n, task).fuse(strip, task, task).parallel(task);
     // Whole vectors, also in the tail: blocks past the grid read as zero.
     sum.compute_at(output, task).vectorize(qx, lanes, TailStrategy::RoundUp);
