@@ -229,6 +229,8 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
         return run_box(box_lo, box_hi, true);
     };
 
+    // (Producing large outputs through a cache-resident scratch, as max_unpool does, measured
+    // slower here: 18 ms against 13-14 on 8x64x256x256.)
     return run_boxes(in, out, idx);
 }
 
@@ -414,10 +416,11 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     }
     // Planar, contiguous planes: each task unpools a few planes into a scratch buffer that
     // stays in the cache, then copies them to the output (streaming when it is large).
-    const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::kStreamingBytes;
+    const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
     return detail::for_channel_chunks(sizes[0], sizes[1], (int64_t(64) << 10) / plane, [&](int64_t n, int64_t c0, int64_t count) {
-        thread_local std::vector<float> scratch;
-        scratch.resize(plane * count);
+        // Per task, not per thread: a thread waiting inside the pipeline's parallel loop may
+        // run another chunk meanwhile.
+        std::vector<float> scratch(plane * count);
         detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk;
         in_chunk.crop_planes(n, c0, count);
         idx_chunk.crop_planes(n, c0, count);

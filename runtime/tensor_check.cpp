@@ -13,6 +13,8 @@ void set_num_threads(int n) { halide_set_num_threads(n > 0 ? n : 0); }
 
 namespace detail {
 
+int64_t streaming_bytes = int64_t(32) << 20;
+
 std::string shape_string(const std::vector<int64_t> &sizes) {
     std::ostringstream s;
     s << "[";

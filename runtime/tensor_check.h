@@ -83,8 +83,9 @@ void stream_copy(float *dst, const float *src, int64_t count);
 // Copies `count` floats: with stream_copy when `stream`, else memcpy.
 void copy_out(float *dst, const float *src, int64_t count, bool stream);
 
-// Outputs of at least this many bytes leave the caches: worth streaming.
-constexpr int64_t kStreamingBytes = int64_t(32) << 20;
+// Outputs of at least this many bytes leave the caches: worth streaming. A variable so that
+// tests can send small problems down the streaming paths.
+extern int64_t streaming_bytes;
 
 // Runs body(n, first_channel, channel_count) over every image and chunk of `chunk` channels
 // in parallel on Halide's thread pool; returns the first failure.

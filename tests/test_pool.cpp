@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "inverse_oracle.h"
+#include "tensor_check.h"  // detail::streaming_bytes
 
 using hup::MaxPoolOptions;
 using hup::MaxUnpoolOptions;
@@ -1112,6 +1113,38 @@ TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
     // Indices spread over the whole plane (not from a pool).
     const at::Tensor spread = torch::randint(0, 256 * 256, ti.sizes(), at::kLong);
     EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)));
+}
+
+// max_unpool's streaming path (planes produced a few at a time in a scratch, copied out with
+// non-temporal stores) on small problems, with the threshold lowered to 0 for this test, after
+// pooling (whose large-output threshold, if it ever gets one, this covers too).
+TEST(PoolStreaming, SmallProblemsMatchTorch) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(770);
+    const int64_t saved = hup::detail::streaming_bytes;
+    hup::detail::streaming_bytes = 0;
+    for (const std::vector<int64_t> &in : {std::vector<int64_t>{2, 3, 9, 10}, {1, 5, 4, 6, 7}, {2, 4, 11}, {1, 3, 40, 37}}) {
+        for (const auto &[k, stride, pad] : {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {3, 2, 1}, {3, 1, 1}}) {
+            MaxPoolOptions po;
+            po.kernel_size = {k};
+            po.stride = {stride};
+            po.padding = {pad};
+            const at::Tensor x = torch::rand(in);
+            const auto [v, i] = hup::torch::max_pool(x, po);
+            const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
+            EXPECT_TRUE(bits_equal(v, tv)) << c10::IntArrayRef(in) << " k" << k << " s" << stride << " p" << pad;
+            EXPECT_TRUE(bits_equal(i, ti)) << c10::IntArrayRef(in) << " k" << k << " s" << stride << " p" << pad;
+            MaxUnpoolOptions o;
+            o.kernel_size = po.kernel_size;
+            o.stride = po.stride;
+            o.padding = po.padding;
+            o.output_size.assign(in.begin() + 2, in.end());  // back to the pooled input's size
+            std::vector<int64_t> unpooled;
+            if (!hup::max_unpool_output_sizes(tv.sizes().vec(), o, &unpooled).ok()) continue;  // out of range
+            EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)));
+        }
+    }
+    hup::detail::streaming_bytes = saved;
 }
 
 TEST(MaxUnpoolTorchAdaptor, Allocates) {
