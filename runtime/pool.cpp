@@ -420,11 +420,11 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     return detail::for_channel_chunks(sizes[0], sizes[1], (int64_t(64) << 10) / plane, [&](int64_t n, int64_t c0, int64_t count) {
         // Per task, not per thread: a thread waiting inside the pipeline's parallel loop may
         // run another chunk meanwhile.
-        std::vector<float> scratch(plane * count);
+        std::unique_ptr<float[]> scratch(new float[plane * count]);  // uninitialised: the kernel fills it
         detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk;
         in_chunk.crop_planes(n, c0, count);
         idx_chunk.crop_planes(n, c0, count);
-        out_chunk.init(scratch.data(), 3);
+        out_chunk.init(scratch.get(), 3);
         out_chunk.set(0, plane, 1);
         out_chunk.set(1, count, plane);
         out_chunk.set(2, 1, 1);
