@@ -151,7 +151,6 @@ inline std::string first_difference(const at::Tensor &actual, const at::Tensor &
     return s.str();
 }
 
-inline std::string first_line(const std::string &text) { return text.substr(0, text.find('\n')); }
 
 // One option as the options vector: empty when every dim has PyTorch's default, one value when
 // all dims agree (unless `per_dim`), else one per dim.
@@ -165,34 +164,5 @@ inline std::vector<int64_t> option_values(const std::vector<int64_t> &dims, int6
 inline std::string option_string(const char *name, const std::vector<int64_t> &v) {
     return v.empty() ? std::string() : std::string(" ") + name + "=" + c10::str(c10::IntArrayRef(v));
 }
-
-// One case's outcome.
-struct Result {
-    std::string failure;     // empty when hup and libtorch agree
-    bool rejected = false;   // hup refused the problem (nothing compared) ...
-    bool confirmed = false;  // ... and so did libtorch
-};
-
-// Counts a test's cases, reports the first failures and a summary line.
-struct Tally {
-    std::string name;
-    int compared = 0, rejected = 0, confirmed = 0, failures = 0;
-
-    explicit Tally(std::string n = "cases") : name(std::move(n)) {}
-    void add(const Result &r) {
-        if (!r.failure.empty()) {
-            if (++failures <= 10) ADD_FAILURE() << r.failure;
-        } else if (r.rejected) {
-            rejected++;
-            confirmed += r.confirmed;
-        } else {
-            compared++;
-        }
-    }
-    ~Tally() {
-        std::cout << "[ " << name << " ] " << compared << " compared with libtorch, " << rejected << " rejected (" << confirmed
-                  << " confirmed by libtorch), " << failures << " failed\n";
-    }
-};
 
 }  // namespace hup_test

@@ -159,14 +159,9 @@ std::string check_output(Write &&write, Layout layout, const at::Tensor &expecte
     return "";
 }
 
-std::string first_line(const std::string &text) { return text.substr(0, text.find('\n')); }
-
-struct Result {
-    std::string failure;     // empty when hup and libtorch agree
-    bool rejected = false;   // hup refused the problem (nothing compared) ...
-    bool confirmed = false;  // ... and so did libtorch
-    double eps = 0;          // worst error, in FLT_EPSILON of the magnitude
-};
+using hup_test::first_line;
+using hup_test::Result;
+using hup_test::Tally;
 
 // Runs one case through hup and libtorch. They must agree on whether the problem is valid, on
 // the output sizes and, within kMagnitudeEps, on every element; hup must write every output
@@ -191,12 +186,7 @@ Result check_case(const Case &c) {
     } catch (const std::exception &e) {
         torch_error = first_line(e.what());
     }
-    if (!planned.ok() || !torch_error.empty()) {
-        if (planned.ok()) r.failure = describe(c) + ": hup accepts, libtorch throws: " + torch_error;
-        if (torch_error.empty()) r.failure = describe(c) + ": libtorch accepts, hup rejects: " + planned.message();
-        r.rejected = r.confirmed = r.failure.empty();
-        return r;
-    }
+    if (hup_test::settled_by_rejection(describe(c), planned, torch_error, &r)) return r;
     if (sizes != expected.sizes().vec()) {
         r.failure = describe(c) + ": output sizes " + c10::str(c10::IntArrayRef(sizes)) + " vs libtorch " + c10::str(expected.sizes());
         return r;
@@ -214,27 +204,6 @@ Result check_case(const Case &c) {
     return r;
 }
 
-// Counts a test's cases and reports the worst error seen.
-struct Tally {
-    int compared = 0, rejected = 0, confirmed = 0, failures = 0;
-    double worst_eps = 0;
-
-    void add(const Result &r) {
-        if (!r.failure.empty()) {
-            if (++failures <= 10) ADD_FAILURE() << r.failure;
-        } else if (r.rejected) {
-            rejected++;
-            confirmed += r.confirmed;
-        } else {
-            compared++;
-            worst_eps = std::max(worst_eps, r.eps);
-        }
-    }
-    ~Tally() {
-        std::cout << "[ cases    ] " << compared << " compared with libtorch, " << rejected << " rejected (" << confirmed
-                  << " confirmed by libtorch); worst error " << worst_eps << " FLT_EPSILON of the magnitude (bound " << kMagnitudeEps << ")\n";
-    }
-};
 
 // One option's value per spatial dim as the options vector: empty when every dim has PyTorch's
 // default, one value when all dims agree (unless `per_dim`), else one per dim.
@@ -301,7 +270,7 @@ TEST_P(ConvTransposeSweep, MatchesTorch) {
     const std::vector<Channels> channels = channel_configs(grouping);
     std::mt19937 rng(17 + dims);
     auto pick = [&](size_t n) { return (size_t)(rng() % n); };
-    Tally tally;
+    Tally tally("cases", kMagnitudeEps);
     for (const std::vector<int64_t> &shape : spatial_shapes(dims)) {
         for (int64_t stride = 1; stride <= 3; stride++) {
             for (int64_t dilation = 1; dilation <= 2; dilation++) {
@@ -360,7 +329,7 @@ TEST_P(ConvTransposeLayouts, MatchesTorch) {
         {2, 1, 1, 1, 3, {24, 40, 1}}, {2, 1, 0, 1, 4, {40, 40, 40}}, {1, 0, 1, 2, 2, {6, 10, 2}},
         {3, 2, 2, 1, 4, {5, 3, 1}},   {1, 0, 0, 1, 1, {1, 1, 1}},    {2, 0, 0, 2, 3, {1, 9, 1}}};
     const std::vector<int64_t> shape = spatial_shapes(dims).back();
-    Tally tally;
+    Tally tally("cases", kMagnitudeEps);
     for (const Setting &s : settings) {
         for (Layout weight_layout : {Layout::Contiguous, Layout::Strided}) {
             std::vector<DimChoice> choice;
@@ -414,7 +383,7 @@ TEST(ConvTransposeOutputSize, WholeRangeMatchesEndsRejected) {
         {{2, 6, 4, 3}, {6, 5, 4, 3}, opts({2, 3}, {1, 0}, {1, 2}, 2)},
         {{2, 4, 4, 1}, {4, 1, 3, 2}, opts({4}, {1, 0}, {}, 4, {1})},  // output_padding is overridden
         {{2, 4, 2, 3, 2}, {4, 3, 3, 2, 3}, opts({2, 1, 3}, {0, 1, 1}, {1}, 1)}};
-    Tally tally;
+    Tally tally("cases", kMagnitudeEps);
     for (const Setting &s : settings) {
         const int dims = (int)s.in.size() - 2;
         ConvTransposeOptions base = s.options;
@@ -478,7 +447,7 @@ TEST(ConvTransposeRandom, FixedSeedCases) {
     torch::manual_seed(21);
     std::mt19937 rng(4242);
     auto pick = [&](int64_t lo, int64_t hi) { return lo + (int64_t)(rng() % (uint64_t)(hi - lo + 1)); };  // [lo, hi]
-    Tally tally;
+    Tally tally("cases", kMagnitudeEps);
     for (int i = 0; i < 500; i++) {
         const int dims = (int)pick(1, 3);
         const int64_t groups = pick(1, 3) == 1 ? pick(1, 6) : 1;
@@ -540,7 +509,7 @@ TEST(ConvTransposeCommon, TypicalLayers) {
         {{1, 136, 8, 3}, {136, 17, 4, 4}, 2, 1, 0, 1},      // rows of 3, with a tail of channels
         {{2, 160, 9}, {160, 16, 4}, 2, 1, 0, 1},            // 1-D
         {{1, 130, 2, 3, 2}, {130, 9, 2, 2, 2}, 2, 0, 0, 1}};  // 3-D
-    Tally tally;
+    Tally tally("cases", kMagnitudeEps);
     for (const Layer &l : layers) {
         for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
             Case c{l.in, l.weight, {}, /*bias=*/true, layout, Layout::Contiguous, {layout, Layout::Strided}};

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cfloat>
+#include <iostream>
 #include <string>
 
 #include "hup/hup.h"
@@ -61,5 +63,55 @@ inline double ulp_distance(const at::Tensor &a, const at::Tensor &b, double scal
     const double diff = (a - b).abs().max().item<double>();
     return diff / (FLT_EPSILON * std::max(scale, 1e-30));
 }
+
+// The first line of an exception's message (libtorch appends a backtrace).
+inline std::string first_line(const std::string &text) { return text.substr(0, text.find('\n')); }
+
+// One case's outcome.
+struct Result {
+    std::string failure;     // empty when hup and libtorch agree
+    bool rejected = false;   // hup refused the problem (nothing compared) ...
+    bool confirmed = false;  // ... and so did libtorch
+    double eps = 0;          // worst error, in FLT_EPSILON of the magnitude (arithmetic tests)
+};
+
+// When hup (`planned`) or libtorch (`torch_error`, empty when it accepted) refuses a problem,
+// fills `r` (a failure unless both refuse) and returns true: the case is decided.
+inline bool settled_by_rejection(const std::string &what, const hup::Status &planned, const std::string &torch_error,
+                                 Result *r) {
+    if (planned.ok() && torch_error.empty()) return false;
+    if (planned.ok()) r->failure = what + ": hup accepts, libtorch throws: " + torch_error;
+    if (torch_error.empty()) r->failure = what + ": libtorch accepts, hup rejects: " + planned.message();
+    r->rejected = r->confirmed = r->failure.empty();
+    return true;
+}
+
+// Counts a test's cases, reports the first failures and a summary line (with the worst error
+// when `eps_bound` is set).
+struct Tally {
+    std::string name;
+    double eps_bound;
+    int compared = 0, rejected = 0, confirmed = 0, failures = 0;
+    double worst_eps = 0;
+
+    explicit Tally(std::string n = "cases", double bound = 0) : name(std::move(n)), eps_bound(bound) {}
+    void add(const Result &r) {
+        if (!r.failure.empty()) {
+            if (++failures <= 10) ADD_FAILURE() << r.failure;
+        } else if (r.rejected) {
+            rejected++;
+            confirmed += r.confirmed;
+        } else {
+            compared++;
+            worst_eps = std::max(worst_eps, r.eps);
+        }
+    }
+    ~Tally() {
+        std::cout << "[ " << name << " ] " << compared << " compared with libtorch, " << rejected << " rejected (" << confirmed
+                  << " confirmed by libtorch), " << failures << " failed";
+        if (eps_bound > 0) std::cout << "; worst error " << worst_eps << " FLT_EPSILON of the magnitude (bound " << eps_bound << ")";
+        std::cout << "\n";
+    }
+};
 
 }  // namespace hup_test
