@@ -112,8 +112,7 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
     // The variant vectorises the dense dim of the side that is not the image's x: channels_last
     // when the channels are dense (and more than one), planar otherwise.
     const TensorView &vectorised = shuffle ? output : input;
-    const bool channels_last = vectorised.sizes[rank - 3] > 1 && detail::unit_stride(vectorised, rank - 3) &&
-                               !detail::unit_stride(vectorised, rank - 1);
+    const bool channels_last = detail::channels_dense(vectorised, rank - 3);
     using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *);
     const Kernel kernel = shuffle ? (channels_last ? hup_pixel_shuffle_channels_last : hup_pixel_shuffle_planar)
                                   : (channels_last ? hup_pixel_unshuffle_channels_last : hup_pixel_unshuffle_planar);

@@ -87,12 +87,6 @@ void pool_view(const TensorView &t, int dims, halide_type_t type, detail::Halide
 
 const halide_type_t kFloat32(halide_type_float, 32), kInt64(halide_type_int, 64);
 
-// Whether the kernels should vectorise across channels: the channel dim is dense (and there
-// is more than one channel), and the innermost spatial dim is not.
-bool channels_dense(const TensorView &t) {
-    return t.sizes[1] > 1 && detail::unit_stride(t, 1) && !detail::unit_stride(t, (int)t.sizes.size() - 1);
-}
-
 }  // namespace
 
 // ---- max_pool ------------------------------------------------------------------------------
@@ -149,7 +143,7 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
 
     Window w;
     parse_window("max_pool", input.sizes, options.kernel_size, options.stride, options.padding, options.dilation, &w);
-    const bool channels_last = channels_dense(input);
+    const bool channels_last = detail::channels_dense(input, 1);
     const int dims = w.spatial == 3 ? 5 : 4;
     detail::HalideView in, out, idx;
     pool_view(input, dims, kFloat32, &in);
@@ -396,7 +390,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
         if (s.ok()) detail::strided_copy(dense, output);
         return s;
     }
-    const bool channels_last = channels_dense(output);
+    const bool channels_last = detail::channels_dense(output, 1);
     const int dims = spatial == 3 ? 5 : 4;
     detail::HalideView in, idx, out;
     pool_view(input, dims, kFloat32, &in);

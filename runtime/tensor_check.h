@@ -48,6 +48,12 @@ int64_t element_count(const std::vector<int64_t> &sizes);
 // Whether dim `d` has unit stride (or is size 1, where its stride is irrelevant).
 bool unit_stride(const TensorView &t, int d);
 
+// Whether a kernel should vectorise across channels (dim `channel_dim`): they are dense and
+// more than one, and the innermost dim is not dense.
+inline bool channels_dense(const TensorView &t, int channel_dim) {
+    return t.sizes[channel_dim] > 1 && unit_stride(t, channel_dim) && !unit_stride(t, (int)t.sizes.size() - 1);
+}
+
 // Largest element offset reachable in the view (0 for an empty tensor), for the 2 GiB check.
 int64_t max_offset(const TensorView &t);
 
