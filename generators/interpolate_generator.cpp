@@ -44,6 +44,8 @@ public:
     GeneratorParam<int> tile_rows{"tile_rows", InterpolateCpuKnobs{}.tile_rows};
     GeneratorParam<int> tile_cols{"tile_cols", InterpolateCpuKnobs{}.tile_cols};
     GeneratorParam<int> inline_taps{"inline_taps", InterpolateCpuKnobs{}.inline_taps};
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+    GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
     // Halide dims are PyTorch's reversed: spatial (W, H, D), then channel, then batch.
     Input<Buffer<float>> in{"in"};
@@ -88,6 +90,10 @@ public:
         }
         out(dims) = passes.back()(dims);
 
+        if (get_target().has_gpu_feature()) {
+            schedule_interpolate_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, dims, passes, in, out);
+            return;
+        }
         InterpolateCpuKnobs knobs;
         knobs.vector_lanes = vector_lanes;
         knobs.tile_rows = tile_rows;

@@ -4,6 +4,7 @@
 #include <limits>
 #include <sstream>
 
+#include "device.h"
 #include "hup/hup.h"
 #include "interpolate_variants.h"
 #include "resample_plan.h"
@@ -135,6 +136,27 @@ TensorView contiguous_like(const TensorView &t, std::vector<float> *storage) {
     return dense;
 }
 
+// One GPU variant per tap count and rank serves every layout: no relayout, no copies.
+Status interpolate_on_gpu(Device device, const TensorView &input, const TensorView &output,
+                          const detail::ResamplePlan &tables, int spatial) {
+    detail::InterpolateKernel kernel;
+    const std::string name =
+        "hup_interpolate_t" + std::to_string(tables.variant_taps) + "_r" + std::to_string(spatial) + "_gpu";
+    Status status = detail::gpu_kernel(name.c_str(), device, &kernel);
+    if (!status.ok()) return status;
+    detail::DeviceCall call(device);
+    detail::HalideView in_view, out_view;
+    detail::make_halide_view(input, &in_view);
+    detail::make_halide_view(output, &out_view);
+    status = call.bind(input, &in_view.buffer, false);
+    if (status.ok()) status = call.bind(output, &out_view.buffer, true);
+    if (!status.ok()) return status;
+    return call.run("interpolate", [&](void *user_context) {
+        return detail::run_interpolate_kernel(kernel, user_context, &in_view.buffer, tables, spatial, 0,
+                                              &out_view.buffer, true);
+    });
+}
+
 }  // namespace
 
 const char *interpolate_mode_name(InterpolateMode mode) {
@@ -162,7 +184,8 @@ Status interpolate_output_sizes(const std::vector<int64_t> &input_sizes, const I
 namespace detail {
 
 int run_interpolate_kernel(InterpolateKernel kernel, const void *user_context, halide_buffer_t *in,
-                           const ResamplePlan &plan, int spatial_rank, int32_t rows_per_tile, halide_buffer_t *out) {
+                           const ResamplePlan &plan, int spatial_rank, int32_t rows_per_tile, halide_buffer_t *out,
+                           bool gpu) {
     // Tables: (position, axis) and (position, tap, axis); the weights' strides are the plan's.
     const int32_t positions = (int32_t)plan.positions;
     halide_dimension_t start_dims[2] = {{0, positions, 1, 0}, {0, spatial_rank, positions, 0}};
@@ -180,11 +203,19 @@ int run_interpolate_kernel(InterpolateKernel kernel, const void *user_context, h
     weight_buf.type = halide_type_t(halide_type_float, 32);
     weight_buf.dimensions = 3;
     weight_buf.dim = weight_dims;
-    return kernel(user_context, in, &start_buf, &count_buf, &weight_buf,
-                  plan.slope[0], plan.lo_offset[0], plan.hi_offset[0],
-                  plan.slope[1], plan.lo_offset[1], plan.hi_offset[1],
-                  plan.slope[2], plan.lo_offset[2], plan.hi_offset[2], rows_per_tile,
-                  plan.x_step_num, plan.x_step_den, plan.x_offset, plan.x_taps_in_range, out);
+    halide_buffer_t *tables[] = {&start_buf, &count_buf, &weight_buf};
+    if (gpu) {
+        for (halide_buffer_t *table : tables) table->flags = halide_buffer_flag_host_dirty;  // copied in by the pipeline
+    }
+    const int result = kernel(user_context, in, &start_buf, &count_buf, &weight_buf,
+                              plan.slope[0], plan.lo_offset[0], plan.hi_offset[0],
+                              plan.slope[1], plan.lo_offset[1], plan.hi_offset[1],
+                              plan.slope[2], plan.lo_offset[2], plan.hi_offset[2], rows_per_tile,
+                              plan.x_step_num, plan.x_step_den, plan.x_offset, plan.x_taps_in_range, out);
+    if (gpu) {
+        for (halide_buffer_t *table : tables) halide_device_free(const_cast<void *>(user_context), table);
+    }
+    return result;
 }
 
 }  // namespace detail
@@ -202,6 +233,9 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
         status = detail::check_halide_addressable(*t, t == &input ? "input" : "output");
         if (!status.ok()) return status;
     }
+    Device device;
+    status = detail::call_device({&input, &output}, &device);
+    if (!status.ok()) return status;
     if (detail::element_count(output.sizes) == 0) return Status::Ok();  // N or C is 0
 
     const int rank = (int)input.sizes.size();
@@ -214,6 +248,8 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     const std::shared_ptr<const detail::ResamplePlan> cached =
         detail::cached_resample_plan(plan.resampling, axes, plan.align_corners);
     const detail::ResamplePlan &tables = *cached;
+
+    if (device != Device::Host) return interpolate_on_gpu(device, input, output, tables, spatial);
 
     // Layout: W-dense tensors take the planar variant, C-dense ones the channels_last one;
     // anything else is repacked to contiguous around the planar variant.

@@ -21,9 +21,11 @@ using InterpolateKernel = int (*)(const void *user_context, halide_buffer_t *in,
 InterpolateKernel find_interpolate_kernel(int taps, int spatial_rank, bool channels_last, bool y_first = false);
 
 // Calls `kernel` on `in` and `out` with `plan`'s tap tables (for `spatial_rank` axes) as
-// Halide buffers; returns the pipeline's result code.
+// Halide buffers; returns the pipeline's result code. `gpu`: a GPU variant, which copies the
+// tables to the device (and this frees those copies).
 int run_interpolate_kernel(InterpolateKernel kernel, const void *user_context, halide_buffer_t *in,
-                           const ResamplePlan &plan, int spatial_rank, int32_t rows_per_tile, halide_buffer_t *out);
+                           const ResamplePlan &plan, int spatial_rank, int32_t rows_per_tile, halide_buffer_t *out,
+                           bool gpu = false);
 
 }  // namespace detail
 }  // namespace hup

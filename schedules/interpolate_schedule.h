@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "Halide.h"
+#include "gpu_schedule.h"
 #include "interpolate_knobs.h"
 #include "layout.h"
 
@@ -133,6 +134,32 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     if (last.has_update_definition()) {
         last.compute_at(output, vo);
         vectorize_pass(last, dense, lanes);
+    }
+}
+
+// GPU schedule: every output element is a thread (schedules/gpu_schedule.h). Fixed-tap passes
+// inline into it: a thread computes its taps^rank products itself, in the same order as the
+// separate passes would, so the sums round alike. Run-time tap passes (area, antialias) keep
+// their reduction: each but the last is a kernel of its own over its whole intermediate; the
+// last is summed in the output's thread.
+inline void schedule_interpolate_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims,
+                                     const std::vector<Halide::Func> &passes,
+                                     Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                     Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
+    using namespace Halide;
+    any_strides(in, out);
+    Func output = out;
+    const Var thread = gpu_tile_all(output, dims, knobs);
+    for (size_t i = 0; i < passes.size(); i++) {
+        Func pass = passes[i];
+        if (!pass.has_update_definition()) continue;
+        if (i + 1 == passes.size()) {
+            pass.compute_at(output, thread);
+        } else {
+            pass.compute_root();
+            gpu_tile_all(pass, dims, knobs);
+            gpu_tile_all(pass.update(), dims, knobs);
+        }
     }
 }
 

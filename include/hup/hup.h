@@ -20,12 +20,17 @@ namespace hup {
 // Float32 for data; Int64 for max_pool's indices, as PyTorch returns them.
 enum class DType { Float32, Int64 };
 
+// Where a tensor's memory lives. A Cuda tensor's `data` is its CUdeviceptr (cast to void *),
+// an OpenCL tensor's is its cl_mem; both point at the element at index 0 of every dim.
+enum class Device { Host, Cuda, OpenCL };
+
 // A non-owning view of a tensor, in PyTorch's dim order (N, C, spatial...).
 struct TensorView {
     void *data = nullptr;
     DType dtype = DType::Float32;
     std::vector<int64_t> sizes;
     std::vector<int64_t> strides;  // in elements; empty means contiguous
+    Device device = Device::Host;
 };
 
 enum class StatusCode { Ok, InvalidArgument, ShapeMismatch, Unsupported, RuntimeError };
@@ -187,5 +192,31 @@ HUP_API Status fold(const TensorView &input, const TensorView &output, const Fol
 
 // The size of the thread pool that every operator uses (Halide's). n <= 0 restores the default.
 HUP_API void set_num_threads(int n);
+
+// ---- devices -------------------------------------------------------------------------------
+// A call whose tensors are all on one GPU device runs there, with no copy through the host.
+// Tensors on different devices are an error. A call on host tensors runs on the CPU, unless
+// set_preferred_device() names a GPU: then hup copies the inputs to that device, runs there and
+// copies the outputs back (and frees the device copies) before returning. No call ever falls
+// back to the CPU for device tensors: without a usable device it returns an error Status.
+// GPU calls are synchronous with respect to host tensors; on device tensors they are queued
+// on the current stream (CUDA) or command queue (OpenCL), as any kernel launch would be.
+
+// Ok when `device` can run hup's kernels here (built in, and a driver and device found);
+// otherwise Unsupported, saying why. Host is always available.
+HUP_API Status device_available(Device device);
+
+// Where calls on host tensors run (process-wide; Host by default). Returns Unsupported, and
+// changes nothing, when the device is not available.
+HUP_API Status set_preferred_device(Device device);
+HUP_API Device preferred_device();
+HUP_API const char *device_name(Device device);
+
+// Hands hup the caller's CUDA context and stream (a CUcontext and a CUstream) for calls made
+// from the calling thread; null context restores Halide's own context and default stream.
+// The caller keeps both alive while they are set.
+HUP_API Status set_cuda_context(void *context, void *stream);
+// The same for OpenCL: a cl_context and a cl_command_queue of that context.
+HUP_API Status set_opencl_context(void *context, void *queue);
 
 }  // namespace hup
