@@ -99,6 +99,67 @@ public:
     }
 };
 
+// The GPU form: each output element gathers its own taps, reading PyTorch's weight layout as
+// it is (no packing, no phases: one kernel per call). Output o along a dim takes tap k where
+// o + padding - k*dilation is a multiple of stride s, from input (o + padding - k*dilation)/s;
+// the other taps add nothing. Groups come from the output channel.
+class ConvTransposeGather : public Generator<ConvTransposeGather> {
+public:
+    GeneratorParam<int> spatial_rank{"spatial_rank", 2, 1, 3};
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+    GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
+
+    // in (spatial..., C_in, n); weight (tap..., C_out / groups, C_in); bias (C_out); out
+    // (spatial..., C_out, n): PyTorch's dims reversed.
+    Input<Buffer<float>> in{"in"};
+    Input<Buffer<float>> weight{"weight"};
+    Input<Buffer<float, 1>> bias{"bias"};
+    Input<int32_t> stride_x{"stride_x"}, padding_x{"padding_x"}, dilation_x{"dilation_x"};
+    Input<int32_t> stride_y{"stride_y"}, padding_y{"padding_y"}, dilation_y{"dilation_y"};
+    Input<int32_t> stride_z{"stride_z"}, padding_z{"padding_z"}, dilation_z{"dilation_z"};
+    Input<int32_t> groups{"groups"};
+    Output<Buffer<float>> out{"out"};
+
+    void generate() {
+        const int rank = spatial_rank;
+        std::vector<Var> dims = spatial_vars(rank);
+        const Var co("co"), n("n");
+        dims.push_back(co);
+        dims.push_back(n);
+        const Expr stride[] = {stride_x, stride_y, stride_z}, padding[] = {padding_x, padding_y, padding_z};
+        const Expr dilation[] = {dilation_x, dilation_y, dilation_z};
+
+        const Expr out_per_group = weight.dim(rank).extent();
+        const Expr in_per_group = weight.dim(rank + 1).extent() / groups;
+        Region taps;  // taps (x fastest), then input channels of the group
+        for (int d = 0; d < rank; d++) taps.push_back({0, weight.dim(d).extent()});
+        taps.push_back({0, in_per_group});
+        RDom r(taps, "r");
+        const Expr ci = co / out_per_group * in_per_group + r[rank];
+
+        std::vector<Expr> src, w;
+        Expr hit = Internal::const_true();
+        for (int d = 0; d < rank; d++) {
+            const Expr reach = dims[d] + padding[d] - r[d] * dilation[d];
+            const Expr source = reach / stride[d];
+            hit = hit && reach % stride[d] == 0 && source >= 0 && source < in.dim(d).extent();
+            src.push_back(clamp(source, 0, in.dim(d).extent() - 1));
+            w.push_back(r[d]);
+        }
+        src.push_back(ci);
+        src.push_back(n);
+        w.push_back(co % out_per_group);
+        w.push_back(ci);
+
+        Func conv("conv");
+        conv(dims) = bias(co);
+        conv(dims) += select(hit, weight(w) * in(src), 0.0f);
+        out(dims) = conv(dims);
+        schedule_conv_transpose_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, dims, conv, in, weight, bias, out);
+    }
+};
+
 }  // namespace hup
 
 HALIDE_REGISTER_GENERATOR(hup::ConvTranspose, conv_transpose)
+HALIDE_REGISTER_GENERATOR(hup::ConvTransposeGather, conv_transpose_gather)

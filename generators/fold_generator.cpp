@@ -20,6 +20,8 @@ using namespace Halide;
 
 class Unfold : public Generator<Unfold> {
 public:
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+    GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
     Input<Buffer<float, 4>> in{"in"};  // (x, y, c, n)
     Input<int32_t> stride_x{"stride_x"}, padding_x{"padding_x"}, dilation_x{"dilation_x"};
     Input<int32_t> stride_y{"stride_y"}, padding_y{"padding_y"}, dilation_y{"dilation_y"};
@@ -31,7 +33,11 @@ public:
             in, 0.0f, {{0, in.dim(0).extent()}, {0, in.dim(1).extent()}, {Expr(), Expr()}, {Expr(), Expr()}});
         out(bx, by, kj, ki, c, n) =
             padded(bx * stride_x - padding_x + kj * dilation_x, by * stride_y - padding_y + ki * dilation_y, c, n);
-        schedule_unfold_cpu(get_target(), {bx, by, kj, ki, c, n}, stride_x, in, out);
+        if (get_target().has_gpu_feature()) {
+            schedule_unfold_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, {bx, by, kj, ki, c, n}, in, out);
+        } else {
+            schedule_unfold_cpu(get_target(), {bx, by, kj, ki, c, n}, stride_x, in, out);
+        }
     }
 };
 
@@ -60,7 +66,38 @@ public:
     }
 };
 
+// The GPU form of fold: each output pixel gathers the blocks that cover it, in one kernel
+// (no phases). Block b covers pixel x with kernel column kj when b*stride - padding +
+// kj*dilation = x. The taps are summed in the same order as fold's (kernel row, then column),
+// from zero, and taps that miss add +0: the sums equal col2im's bit for bit.
+class FoldGather : public Generator<FoldGather> {
+public:
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+    GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
+
+    Input<Buffer<float, 6>> cols{"cols"};  // (bx, by, kj, ki, c, n)
+    Input<int32_t> stride_x{"stride_x"}, padding_x{"padding_x"}, dilation_x{"dilation_x"};
+    Input<int32_t> stride_y{"stride_y"}, padding_y{"padding_y"}, dilation_y{"dilation_y"};
+    Output<Buffer<float, 4>> out{"out"};  // (x, y, c, n)
+
+    void generate() {
+        const Var x("x"), y("y"), c("c"), n("n");
+        RDom k(0, cols.dim(2).extent(), 0, cols.dim(3).extent(), "k");  // kernel column innermost
+        const Expr reach_x = x + padding_x - k.x * dilation_x, reach_y = y + padding_y - k.y * dilation_y;
+        const Expr block_x = reach_x / stride_x, block_y = reach_y / stride_y;
+        const Expr hit = reach_x % stride_x == 0 && reach_y % stride_y == 0 && block_x >= 0 &&
+                         block_x < cols.dim(0).extent() && block_y >= 0 && block_y < cols.dim(1).extent();
+        Func sum("sum");
+        sum(x, y, c, n) = 0.0f;
+        sum(x, y, c, n) += select(hit, cols(clamp(block_x, 0, cols.dim(0).extent() - 1),
+                                            clamp(block_y, 0, cols.dim(1).extent() - 1), k.x, k.y, c, n), 0.0f);
+        out(x, y, c, n) = sum(x, y, c, n);
+        schedule_fold_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, {x, y, c, n}, sum, cols, out);
+    }
+};
+
 }  // namespace hup
 
 HALIDE_REGISTER_GENERATOR(hup::Unfold, unfold)
 HALIDE_REGISTER_GENERATOR(hup::Fold, fold)
+HALIDE_REGISTER_GENERATOR(hup::FoldGather, fold_gather)

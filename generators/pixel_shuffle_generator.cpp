@@ -21,6 +21,8 @@ class PixelShuffle : public Generator<PixelShuffle> {
 public:
     GeneratorParam<ShuffleDirection> direction{"direction", ShuffleDirection::Shuffle, shuffle_direction_names()};
     GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+    GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
     Input<Buffer<float, 6>> in{"in"};
     Output<Buffer<float, 6>> out{"out"};
@@ -32,7 +34,11 @@ public:
         } else {
             out(w, h, j, i, c, n) = in(j, w, i, h, c, n);
         }
-        schedule_pixel_shuffle_cpu(get_target(), direction, layout, {j, w, i, h, c, n}, in, out);
+        if (get_target().has_gpu_feature()) {
+            schedule_pixel_shuffle_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, direction, {j, w, i, h, c, n}, in, out);
+        } else {
+            schedule_pixel_shuffle_cpu(get_target(), direction, layout, {j, w, i, h, c, n}, in, out);
+        }
     }
 };
 

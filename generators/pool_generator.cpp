@@ -34,6 +34,8 @@ public:
     // Every window lies inside the input (the runtime splits the output into such an interior
     // and the border around it): no boundary condition, so loads are plain vector loads.
     GeneratorParam<bool> interior{"interior", false};
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+    GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
     // Halide dims: (spatial..., c, n).
     Input<Buffer<float>> in{"in"};
@@ -99,7 +101,12 @@ public:
         best(dims) = Tuple(select(takes_over, flat(src), best(dims)[0]), select(takes_over, value, best(dims)[1]));
         out(dims) = Tuple(best(dims)[1], cast<int64_t>(best(dims)[0]));
 
-        schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, stride_x, first_inside_table, best, in, out);
+        if (get_target().has_gpu_feature()) {
+            schedule_max_pool_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, dims, best, in, out);
+        } else {
+            schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, stride_x,
+                                  first_inside_table, best, in, out);
+        }
     }
 };
 
@@ -107,6 +114,8 @@ class MaxUnpool : public Generator<MaxUnpool> {
 public:
     GeneratorParam<int> spatial_rank{"spatial_rank", 2, 1, 3};
     GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+    GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
     // in and indices: (spatial..., c, n); out: (position in the plane, c, n).
     Input<Buffer<float>> in{"in"};
@@ -127,6 +136,12 @@ public:
 
         const Expr position = clamp(cast<int32_t>(indices(at)), 0, plane_size - 1);
         Func plane("plane");
+        if (get_target().has_gpu_feature()) {
+            out(p, c, n) = 0.0f;
+            out(position, c, n) = in(at);
+            schedule_max_unpool_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, {p, c, n}, in, indices, out);
+            return;
+        }
         if (layout == Layout::Planar) {
             // The runtime calls this on a few planes at a time, with a cache-sized output.
             out(p, c, n) = 0.0f;
@@ -143,7 +158,34 @@ public:
     }
 };
 
+// The smallest and largest index of each (n, c) plane: max_unpool's check on the device, where
+// the runtime cannot read the indices itself. It runs before the scatter, which then never
+// meets an index outside its plane.
+class MaxUnpoolIndexRange : public Generator<MaxUnpoolIndexRange> {
+public:
+    GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
+
+    Input<Buffer<int64_t>> indices{"indices"};      // (spatial..., c, n)
+    Output<Buffer<>> range{"range", {Int(64), Int(64)}, 2};  // (c, n): (lowest, highest)
+
+    void generate() {
+        const int rank = indices.dimensions() - 2;
+        const Var c("c"), n("n");
+        Region spatial;
+        for (int d = 0; d < rank; d++) spatial.push_back(Range(0, indices.dim(d).extent()));
+        RDom element(spatial, "element");
+        std::vector<Expr> at;
+        for (int d = 0; d < rank; d++) at.push_back(element[d]);
+        at.push_back(c);
+        at.push_back(n);
+        range(c, n) = Tuple(Int(64).max(), Int(64).min());
+        range(c, n) = Tuple(min(range(c, n)[0], indices(at)), max(range(c, n)[1], indices(at)));
+        schedule_index_range_gpu(gpu_tile_x, {c, n}, indices, range);
+    }
+};
+
 }  // namespace hup
 
 HALIDE_REGISTER_GENERATOR(hup::MaxPool, max_pool)
 HALIDE_REGISTER_GENERATOR(hup::MaxUnpool, max_unpool)
+HALIDE_REGISTER_GENERATOR(hup::MaxUnpoolIndexRange, max_unpool_index_range)

@@ -9,6 +9,7 @@
 
 #include "conv_transpose_knobs.h"  // kConvChannelPad
 #include "conv_transpose_variants.h"
+#include "device.h"
 #include "phase_grid.h"
 #include "relayout.h"
 #include "tensor_check.h"
@@ -150,6 +151,60 @@ using detail::AxisGrid;
 using detail::AxisTaps;
 using detail::round_up;
 
+// Null, or a 1-D tensor of C_out values.
+Status check_bias(const TensorView *bias, int64_t out_channels) {
+    if (!bias) return Status::Ok();
+    Status status = detail::check_tensor(*bias, "bias", 1, 1);
+    if (status.ok() && bias->sizes[0] != out_channels) {
+        return Status(StatusCode::ShapeMismatch, "bias has " + std::to_string(bias->sizes[0]) +
+                                                     " elements, expected C_out = " + std::to_string(out_channels));
+    }
+    return status;
+}
+
+// On a GPU: the gather variant (generators/conv_transpose_generator.cpp), on the weights and
+// bias as PyTorch lays them out, in one call. `p` has passed every check.
+Status conv_transpose_on_gpu(Device device, const TensorView &input, const TensorView &weight, const TensorView &bias,
+                             const TensorView &output, const ConvTransposeShape &p) {
+    using Kernel = int (*)(void *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *, int32_t, int32_t, int32_t,
+                           int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, halide_buffer_t *);
+    Kernel kernel;
+    const std::string name = "hup_conv_transpose_r" + std::to_string(p.spatial) + "_gpu";
+    Status status = detail::gpu_kernel(name.c_str(), device, &kernel);
+    if (!status.ok()) return status;
+    detail::HalideView in, w, b, out;  // PyTorch's dims reversed; the weight's read (k..., C_out/g, C_in)
+    detail::make_halide_view(input, &in);
+    detail::make_halide_view(weight, &w);
+    detail::make_halide_view(output, &out);
+    b.init(bias.data, 1);
+    b.set(0, bias.sizes[0], detail::strides_of(bias)[0]);
+    int32_t stride[kMaxSpatial] = {1, 1, 1}, padding[kMaxSpatial] = {0, 0, 0}, dilation[kMaxSpatial] = {1, 1, 1};
+    for (int i = 0; i < p.spatial; i++) {  // Halide dim i is PyTorch spatial dim spatial-1-i
+        const int d = p.spatial - 1 - i;
+        stride[i] = (int32_t)p.stride[d];
+        padding[i] = (int32_t)p.padding[d];
+        dilation[i] = (int32_t)p.dilation[d];
+    }
+    detail::DeviceCall call(device);
+    status = call.bind(input, &in.buffer, false);
+    if (status.ok()) status = call.bind(weight, &w.buffer, false);
+    if (status.ok()) status = call.bind(bias, &b.buffer, false);
+    if (status.ok()) status = call.bind(output, &out.buffer, true);
+    if (!status.ok()) return status;
+    return call.run("conv_transpose", [&](void *user_context) {
+        return kernel(user_context, &in.buffer, &w.buffer, &b.buffer, stride[0], padding[0], dilation[0], stride[1],
+                      padding[1], dilation[1], stride[2], padding[2], dilation[2], (int32_t)p.groups, &out.buffer);
+    });
+}
+
+// A 1-D host tensor over `values`, only ever read (C_out zeros stand in for a missing bias).
+TensorView host_vector(const std::vector<float> &values) {
+    TensorView t;
+    t.data = const_cast<float *>(values.data());
+    t.sizes = {(int64_t)values.size()};
+    return t;
+}
+
 }  // namespace
 
 // The packed weights of every phase, and what run() needs to lay the phases over an output.
@@ -168,6 +223,7 @@ struct ConvTransposePlan::Impl {
     };
     std::vector<Phase> phases;
     std::vector<float> packed;  // every phase's weights, one after the other
+    std::vector<float> weights;  // PyTorch's layout, contiguous: what the GPU variants read
 };
 
 ConvTransposePlan::ConvTransposePlan() = default;
@@ -184,17 +240,18 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
     auto plan = std::make_unique<Impl>();
     ConvTransposeShape &p = plan->shape;
     status = check_weight_options(weight.sizes, options, &p);
+    if (status.ok()) status = check_bias(bias, p.out_channels);
+    if (status.ok()) status = detail::check_halide_addressable(weight, "weight");
     if (!status.ok()) return status;
-    if (bias) {
-        status = detail::check_tensor(*bias, "bias", 1, 1);
-        if (!status.ok()) return status;
-        if (bias->sizes[0] != p.out_channels) {
-            return Status(StatusCode::ShapeMismatch, "bias has " + std::to_string(bias->sizes[0]) +
-                                                         " elements, expected C_out = " + std::to_string(p.out_channels));
-        }
+    if (weight.device != Device::Host || (bias && bias->device != Device::Host)) {
+        return Status(StatusCode::Unsupported, "ConvTransposePlan::prepare takes host weights and bias (the plan keeps "
+                                               "its own copy, which GPU calls upload)");
     }
-    status = detail::check_halide_addressable(weight, "weight");
-    if (!status.ok()) return status;
+    plan->weights.resize(detail::element_count(weight.sizes));
+    TensorView weights_copy;
+    weights_copy.data = plan->weights.data();
+    weights_copy.sizes = weight.sizes;
+    detail::strided_copy(weight, weights_copy);
     plan->options = options;
     plan->weight_sizes = weight.sizes;
     const int spatial = p.spatial;
@@ -299,7 +356,15 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         status = detail::check_halide_addressable(*t, name);
         if (!status.ok()) return status;
     }
+    Device device = Device::Host;
+    status = detail::call_device({&input, &output}, &device);
+    if (!status.ok()) return status;
     if (detail::element_count(output.sizes) == 0) return Status::Ok();  // N is 0
+    if (device != Device::Host) {
+        TensorView weight = host_vector(plan.weights);
+        weight.sizes = plan.weight_sizes;
+        return conv_transpose_on_gpu(device, input, weight, host_vector(plan.bias), output, p);
+    }
 
     const int rank = (int)input.sizes.size(), spatial = p.spatial;
     const int64_t groups = p.groups, cig = plan.cig, cog = plan.cog;
@@ -416,6 +481,20 @@ Status conv_transpose(const TensorView &input, const TensorView &weight, const T
     if (!status.ok()) return status;
     ConvTransposeShape shape;
     status = plan_shape(input.sizes, weight.sizes, options, &shape);
+    if (!status.ok()) return status;
+    Device device = Device::Host;
+    status = detail::call_device({&input, &weight, bias, &output}, &device);
+    if (status.ok() && device != Device::Host) {  // the GPU variant reads the weights as they are: no plan
+        status = check_bias(bias, shape.out_channels);
+        if (status.ok()) status = detail::check_tensor(output, "output", 3, 5);
+        if (status.ok()) status = detail::check_sizes(output, "output", shape.output_sizes);
+        for (const TensorView *t : {&input, &weight, &output}) {
+            if (status.ok()) status = detail::check_halide_addressable(*t, t == &input ? "input" : t == &weight ? "weight" : "output");
+        }
+        if (!status.ok() || detail::element_count(output.sizes) == 0) return status;
+        std::vector<float> zeros(bias ? 0 : shape.out_channels, 0.0f);
+        return conv_transpose_on_gpu(device, input, weight, bias ? *bias : host_vector(zeros), output, shape);
+    }
     if (!status.ok()) return status;
     ConvTransposePlan plan;
     status = plan.prepare(weight, bias, options);

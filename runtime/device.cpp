@@ -148,6 +148,8 @@ void DeviceCall::bind_table(halide_buffer_t *buffer) {
     bound_.push_back({buffer, false, false});
 }
 
+void DeviceCall::bind_result(halide_buffer_t *buffer) { bound_.push_back({buffer, false, true}); }
+
 int DeviceCall::copy_back() {
     for (const Bound &b : bound_) {
         if (!b.output || b.wrapped) continue;

@@ -41,8 +41,10 @@ public:
     // `buffer` describes `t` (a HalideView of it, whose host pointer is t.data); it must stay
     // where it is until the call is destroyed.
     Status bind(const TensorView &t, halide_buffer_t *buffer, bool is_output);
-    // A host-memory input the runtime built (tables, bias zeros).
+    // A host-memory input the runtime built (tables, bias zeros), and a host-memory output the
+    // runtime reads afterwards (copied back by run()).
     void bind_table(halide_buffer_t *buffer);
+    void bind_result(halide_buffer_t *buffer);
 
     template <typename Call>
     Status run(const char *op, Call &&call) {

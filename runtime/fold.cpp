@@ -2,6 +2,7 @@
 // tensor, and fold's split into phases (runtime/phase_grid.h; generators/fold_generator.cpp).
 #include "hup_fold.h"
 #include "hup_unfold.h"
+#include "device.h"
 #include "phase_grid.h"
 #include "tensor_check.h"
 
@@ -117,6 +118,8 @@ Status unfold(const TensorView &input, const TensorView &output, const UnfoldOpt
     if (s.ok()) s = detail::check_sizes(output, "output", sizes);
     if (s.ok()) s = detail::check_halide_addressable(input, "input");
     if (s.ok()) s = detail::check_halide_addressable(output, "output");
+    Device device = Device::Host;
+    if (s.ok()) s = detail::call_device({&input, &output}, &device);
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     BlockGeometry g;
@@ -127,10 +130,19 @@ Status unfold(const TensorView &input, const TensorView &output, const UnfoldOpt
     detail::HalideView in, out;
     detail::make_halide_view(batched_image(input), &in);
     column_view(output, g, &out);
-    return detail::run_pipeline("unfold", [&](void *user_context) {
-        return hup_unfold(user_context, &in.buffer, (int32_t)g.stride[1], (int32_t)g.padding[1], (int32_t)g.dilation[1],
+    auto call = [&](decltype(&hup_unfold) kernel) {
+        return [&g, &in, &out, kernel](void *user_context) {
+            return kernel(user_context, &in.buffer, (int32_t)g.stride[1], (int32_t)g.padding[1], (int32_t)g.dilation[1],
                           (int32_t)g.stride[0], (int32_t)g.padding[0], (int32_t)g.dilation[0], &out.buffer);
-    });
+        };
+    };
+    if (device == Device::Host) return detail::run_pipeline("unfold", call(hup_unfold));
+    decltype(&hup_unfold) kernel;
+    s = detail::gpu_kernel("hup_unfold_gpu", device, &kernel);
+    detail::DeviceCall gpu(device);
+    if (s.ok()) s = gpu.bind(input, &in.buffer, false);
+    if (s.ok()) s = gpu.bind(output, &out.buffer, true);
+    return s.ok() ? gpu.run("unfold", call(kernel)) : s;
 }
 
 Status fold_output_sizes(const std::vector<int64_t> &input_sizes, const FoldOptions &options,
@@ -181,6 +193,8 @@ Status fold(const TensorView &input, const TensorView &output, const FoldOptions
     if (s.ok()) s = detail::check_sizes(output, "output", sizes);
     if (s.ok()) s = detail::check_halide_addressable(input, "input");
     if (s.ok()) s = detail::check_halide_addressable(output, "output");
+    Device device = Device::Host;
+    if (s.ok()) s = detail::call_device({&input, &output}, &device);
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     BlockGeometry g;
@@ -191,6 +205,22 @@ Status fold(const TensorView &input, const TensorView &output, const FoldOptions
     column_view(input, g, &cols);
     const TensorView image = batched_image(output);
     const std::vector<int64_t> strides = detail::strides_of(image);
+    if (device != Device::Host) {  // one gather over the whole image (generators/fold_generator.cpp)
+        using Kernel = int (*)(void *, halide_buffer_t *, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t,
+                               halide_buffer_t *);
+        Kernel kernel;
+        s = detail::gpu_kernel("hup_fold_gpu", device, &kernel);
+        detail::HalideView out;
+        detail::make_halide_view(image, &out);
+        detail::DeviceCall gpu(device);
+        if (s.ok()) s = gpu.bind(input, &cols.buffer, false);
+        if (s.ok()) s = gpu.bind(output, &out.buffer, true);
+        if (!s.ok()) return s;
+        return gpu.run("fold", [&](void *user_context) {
+            return kernel(user_context, &cols.buffer, (int32_t)g.stride[1], (int32_t)g.padding[1], (int32_t)g.dilation[1],
+                          (int32_t)g.stride[0], (int32_t)g.padding[0], (int32_t)g.dilation[0], &out.buffer);
+        });
+    }
 
     // One pipeline call per phase, on the phase's grid of the output. The phases that hold
     // outputs are those of the first min(stride, size) outputs per dim.

@@ -4,6 +4,7 @@
 #include "hup_pixel_shuffle_planar.h"
 #include "hup_pixel_unshuffle_channels_last.h"
 #include "hup_pixel_unshuffle_planar.h"
+#include "device.h"
 #include "tensor_check.h"
 
 namespace hup {
@@ -88,6 +89,8 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
     if (s.ok()) s = detail::check_sizes(output, "output", sizes);
     if (s.ok()) s = detail::check_halide_addressable(input, "input");
     if (s.ok()) s = detail::check_halide_addressable(output, "output");
+    Device device = Device::Host;
+    if (s.ok()) s = detail::call_device({&input, &output}, &device);
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     const TensorView &image = shuffle ? output : input, &blocks = shuffle ? input : output;
@@ -114,8 +117,16 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
     const TensorView &vectorised = shuffle ? output : input;
     const bool channels_last = detail::channels_dense(vectorised, rank - 3);
     using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *);
-    const Kernel kernel = shuffle ? (channels_last ? hup_pixel_shuffle_channels_last : hup_pixel_shuffle_planar)
-                                  : (channels_last ? hup_pixel_unshuffle_channels_last : hup_pixel_unshuffle_planar);
+    Kernel kernel = shuffle ? (channels_last ? hup_pixel_shuffle_channels_last : hup_pixel_shuffle_planar)
+                            : (channels_last ? hup_pixel_unshuffle_channels_last : hup_pixel_unshuffle_planar);
+    if (device != Device::Host) {
+        s = detail::gpu_kernel(shuffle ? "hup_pixel_shuffle_gpu" : "hup_pixel_unshuffle_gpu", device, &kernel);
+        if (!s.ok()) return s;
+        // Device memory cannot be offset from here: its batch dims must flatten into one.
+        if (flat > 0 && input.device != Device::Host) {
+            return Status(StatusCode::Unsupported, std::string(op) + ": device tensors whose batch dims do not nest");
+        }
+    }
 
     std::vector<int64_t> outer(std::max(flat, 0), 0);  // index over the looped batch dims
     while (true) {
@@ -129,7 +140,14 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
         block_view(blocks, block_strides, factor, block_offset, batch, block_batch_stride, &block_buf);
         halide_buffer_t *in = shuffle ? &block_buf.buffer : &image_buf.buffer;
         halide_buffer_t *out = shuffle ? &image_buf.buffer : &block_buf.buffer;
-        s = detail::run_pipeline(op, [&](void *user_context) { return kernel(user_context, in, out); });
+        if (device == Device::Host) {
+            s = detail::run_pipeline(op, [&](void *user_context) { return kernel(user_context, in, out); });
+        } else {
+            detail::DeviceCall call(device);
+            s = call.bind(input, in, false);
+            if (s.ok()) s = call.bind(output, out, true);
+            if (s.ok()) s = call.run(op, [&](void *user_context) { return kernel(user_context, in, out); });
+        }
         if (!s.ok()) return s;
         int d = (int)outer.size() - 1;
         for (; d >= 0; d--) {

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "HalideRuntime.h"
+#include "device.h"
 #include "hup_max_pool_r2_channels_last_border.h"
 #include "hup_max_pool_r2_channels_last_interior.h"
 #include "hup_max_pool_r2_planar_border.h"
@@ -139,6 +140,8 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
     if (s.ok()) s = detail::check_halide_addressable(input, "input");
     if (s.ok()) s = detail::check_halide_addressable(output, "output");
     if (s.ok()) s = detail::check_halide_addressable(indices, "indices", sizeof(int64_t));
+    Device device = Device::Host;
+    if (s.ok()) s = detail::call_device({&input, &output, &indices}, &device);
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     Window w;
@@ -169,6 +172,19 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
         {{hup_max_pool_r3_planar_border, hup_max_pool_r3_planar_interior},
          {hup_max_pool_r3_channels_last_border, hup_max_pool_r3_channels_last_interior}}};
     const Kernel(&variants)[2] = kernels[dims == 5][channels_last];
+    if (device != Device::Host) {  // one variant for every layout, over the whole output
+        Kernel kernel;
+        s = detail::gpu_kernel(dims == 5 ? "hup_max_pool_r3_gpu" : "hup_max_pool_r2_gpu", device, &kernel);
+        detail::DeviceCall call(device);
+        if (s.ok()) s = call.bind(input, &in.buffer, false);
+        if (s.ok()) s = call.bind(output, &out.buffer, true);
+        if (s.ok()) s = call.bind(indices, &idx.buffer, true);
+        if (!s.ok()) return s;
+        return call.run("max_pool", [&](void *user_context) {
+            return kernel(user_context, &in.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2], st[2], p[2],
+                          dil[2], &out.buffer, &idx.buffer);
+        });
+    }
 
     // The interior: outputs whose windows lie inside the input, per Halide dim [lo, hi).
     const int halide_spatial = dims - 2;
@@ -343,6 +359,91 @@ struct IndexScan {
     }
 };
 
+Status bad_index(int64_t value, int64_t plane) {
+    return invalid("max_unpool: index " + std::to_string(value) + " is outside the output plane of " +
+                   std::to_string(plane) + " elements; nothing was written");
+}
+
+// A host output whose planes cannot be addressed flat: unpool into a dense tensor (`run`),
+// then copy.
+template <typename Run>
+Status unpool_through_dense(const TensorView &output, Run &&run) {
+    std::unique_ptr<float[]> storage(new float[detail::element_count(output.sizes)]);
+    TensorView dense = output;
+    dense.data = storage.get();
+    dense.strides.clear();
+    Status s = run(dense);
+    if (s.ok()) detail::strided_copy(dense, output);
+    return s;
+}
+
+// The kernels' views: input and indices (spatial..., c, n), the output flat per plane.
+void unpool_views(const TensorView &input, const TensorView &indices, const TensorView &output, int64_t plane,
+                  detail::HalideView *in, detail::HalideView *idx, detail::HalideView *out) {
+    const int rank = (int)input.sizes.size(), dims = rank == 5 ? 5 : 4;
+    pool_view(input, dims, kFloat32, in);
+    pool_view(indices, dims, kInt64, idx);
+    const std::vector<int64_t> out_strides = detail::strides_of(output);
+    out->init(output.data, 3);
+    out->set(0, plane, out_strides[rank - 1]);
+    out->set(1, output.sizes[1], out_strides[1]);
+    out->set(2, output.sizes[0], out_strides[0]);
+}
+
+// On a GPU: the index range of every plane first (a kernel; only the ranges come back to the
+// host), then, when they all lie inside the plane, the zero fill and scatter.
+Status max_unpool_on_gpu(Device device, const TensorView &input, const TensorView &indices, const TensorView &output,
+                         const std::vector<int64_t> &sizes, int64_t plane) {
+    if (!spatial_nests(output)) {
+        if (output.device != Device::Host) {
+            return Status(StatusCode::Unsupported, "max_unpool: a device output whose spatial dims do not nest");
+        }
+        return unpool_through_dense(output, [&](const TensorView &dense) {
+            return max_unpool_on_gpu(device, input, indices, dense, sizes, plane);
+        });
+    }
+    const int rank = (int)input.sizes.size();
+    using RangeKernel = int (*)(void *, halide_buffer_t *, halide_buffer_t *, halide_buffer_t *);
+    using Kernel = int (*)(void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
+    RangeKernel range_kernel;
+    Kernel kernel;
+    Status s = detail::gpu_kernel(rank == 5 ? "hup_max_unpool_index_range_r3_gpu" : "hup_max_unpool_index_range_r2_gpu",
+                                  device, &range_kernel);
+    if (s.ok()) s = detail::gpu_kernel(rank == 5 ? "hup_max_unpool_r3_gpu" : "hup_max_unpool_r2_gpu", device, &kernel);
+    if (!s.ok()) return s;
+
+    detail::HalideView in, idx, out, lowest, highest;
+    unpool_views(input, indices, output, plane, &in, &idx, &out);
+    std::vector<int64_t> ranges(2 * sizes[0] * sizes[1]);
+    lowest.init(ranges.data(), 2, kInt64);
+    lowest.set(0, sizes[1], 1);
+    lowest.set(1, sizes[0], sizes[1]);
+    highest = lowest;
+    highest.buffer.dim = highest.dims;
+    highest.buffer.host = reinterpret_cast<uint8_t *>(ranges.data() + sizes[0] * sizes[1]);
+    detail::DeviceCall call(device);  // one call: the indices go to the device once
+    s = call.bind(indices, &idx.buffer, false);
+    call.bind_result(&lowest.buffer);
+    call.bind_result(&highest.buffer);
+    if (s.ok()) {
+        s = call.run("max_unpool", [&](void *user_context) {
+            return range_kernel(user_context, &idx.buffer, &lowest.buffer, &highest.buffer);
+        });
+    }
+    if (!s.ok()) return s;
+    const int64_t planes = sizes[0] * sizes[1];
+    for (int64_t i = 0; i < planes; i++) {
+        if (ranges[i] < 0) return bad_index(ranges[i], plane);
+        if (ranges[planes + i] >= plane) return bad_index(ranges[planes + i], plane);
+    }
+    s = call.bind(input, &in.buffer, false);
+    if (s.ok()) s = call.bind(output, &out.buffer, true);
+    if (!s.ok()) return s;
+    return call.run("max_unpool", [&](void *user_context) {
+        return kernel(user_context, &in.buffer, &idx.buffer, (int32_t)plane, &out.buffer);
+    });
+}
+
 Status check_indices(const TensorView &indices, int64_t plane) {
     IndexScan scan;
     scan.data = static_cast<const int64_t *>(indices.data);
@@ -354,8 +455,7 @@ Status check_indices(const TensorView &indices, int64_t plane) {
     if (planes > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
     halide_do_par_for(nullptr, IndexScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
     if (!scan.bad) return Status::Ok();
-    return invalid("max_unpool: index " + std::to_string(scan.bad_value.load()) + " is outside the output plane of " +
-                   std::to_string(plane) + " elements; nothing was written");
+    return bad_index(scan.bad_value.load(), plane);
 }
 
 }  // namespace
@@ -374,32 +474,24 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     if (s.ok()) s = detail::check_halide_addressable(output, "output");
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
-    const int rank = (int)input.sizes.size(), spatial = rank - 2;
+    Device device = Device::Host;
+    if (s.ok()) s = detail::call_device({&input, &indices, &output}, &device);
+    if (!s.ok()) return s;
+    const int rank = (int)input.sizes.size();
     int64_t plane = 1;
     for (int d = 2; d < rank; d++) plane *= sizes[d];
+    if (device != Device::Host) return max_unpool_on_gpu(device, input, indices, output, sizes, plane);
     s = check_indices(indices, plane);
     if (!s.ok()) return s;
 
     if (!spatial_nests(output)) {
-        // A view whose planes cannot be addressed flat: unpool into a dense tensor, then copy.
-        std::unique_ptr<float[]> storage(new float[detail::element_count(sizes)]);
-        TensorView dense = output;
-        dense.data = storage.get();
-        dense.strides.clear();
-        s = max_unpool(input, indices, dense, options);
-        if (s.ok()) detail::strided_copy(dense, output);
-        return s;
+        return unpool_through_dense(output, [&](const TensorView &dense) { return max_unpool(input, indices, dense, options); });
     }
     const bool channels_last = detail::channels_dense(output, 1);
-    const int dims = spatial == 3 ? 5 : 4;
+    const int dims = rank == 5 ? 5 : 4;
     detail::HalideView in, idx, out;
-    pool_view(input, dims, kFloat32, &in);
-    pool_view(indices, dims, kInt64, &idx);
+    unpool_views(input, indices, output, plane, &in, &idx, &out);
     const std::vector<int64_t> out_strides = detail::strides_of(output);
-    out.init(output.data, 3);
-    out.set(0, plane, out_strides[rank - 1]);
-    out.set(1, sizes[1], out_strides[1]);
-    out.set(2, sizes[0], out_strides[0]);
     using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
     const Kernel kernel = dims == 4 ? (channels_last ? hup_max_unpool_r2_channels_last : hup_max_unpool_r2_planar)
                                     : (channels_last ? hup_max_unpool_r3_channels_last : hup_max_unpool_r3_planar);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "Halide.h"
+#include "gpu_schedule.h"
 #include "conv_transpose_knobs.h"
 #include "layout.h"
 
@@ -214,6 +215,18 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         padded.specialize(in.dim(0).stride() == 1);
     }
     if (channels_last && channel_vectors) output.specialize(out.dim(depthwise ? rank + 1 : rank).stride() == 1);
+}
+
+
+// GPU (the gather form): a thread per output element sums its taps and channels in a register.
+inline void schedule_conv_transpose_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims, Halide::Func conv,
+                                        Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                        Halide::GeneratorInput<Halide::Buffer<float>> &weight,
+                                        Halide::GeneratorInput<Halide::Buffer<float, 1>> &bias,
+                                        Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
+    any_strides(in, weight, bias, out);
+    Halide::Func output = out;
+    conv.compute_at(output, gpu_tile_all(output, dims, knobs));
 }
 
 }  // namespace hup

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "Halide.h"
+#include "gpu_schedule.h"
 
 namespace hup {
 
@@ -62,6 +63,24 @@ inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Ha
     const Expr dense_cols = cols.dim(0).stride() == 1;
     output.specialize(dense_cols && out.dim(0).stride() == 1);
     output.specialize(dense_cols && out.dim(0).stride() == 2);
+}
+
+
+// GPU: a thread per element; unfold's threads run along the block row (the column tensor's
+// dense dim), fold's along the image row, each summing its taps in a register.
+inline void schedule_unfold_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims,
+                                Halide::GeneratorInput<Halide::Buffer<float, 4>> &in,
+                                Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out) {
+    any_strides(in, out);
+    gpu_tile_all(Halide::Func(out), dims, knobs);
+}
+
+inline void schedule_fold_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims, Halide::Func sum,
+                              Halide::GeneratorInput<Halide::Buffer<float, 6>> &cols,
+                              Halide::GeneratorOutput<Halide::Buffer<float, 4>> &out) {
+    any_strides(cols, out);
+    Halide::Func output = out;
+    sum.compute_at(output, gpu_tile_all(output, dims, knobs));
 }
 
 }  // namespace hup

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "Halide.h"
+#include "gpu_schedule.h"
 #include "layout.h"
 
 namespace hup {
@@ -84,6 +85,27 @@ inline void schedule_pixel_shuffle_cpu(const Halide::Target &target, ShuffleDire
     for (int r : {2, 3, 4}) recipe(dense.specialize(factor == r && steps(r)), r);
     recipe(dense, 0);
     recipe(output, 0);
+}
+
+
+// GPU: a thread per output element, threads along the output's rows. Shuffle's output row is
+// (j, w) and its row index (i, h): each pair fuses into one dim, so neighbouring threads write
+// neighbouring addresses. Unshuffle's output rows are plain w.
+inline void schedule_pixel_shuffle_gpu(const GpuKnobs &knobs, ShuffleDirection direction,
+                                       const std::vector<Halide::Var> &vars,  // j, w, i, h, c, n
+                                       Halide::GeneratorInput<Halide::Buffer<float, 6>> &in,
+                                       Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out) {
+    using namespace Halide;
+    const Var j = vars[0], w = vars[1], i = vars[2], h = vars[3], c = vars[4], n = vars[5];
+    any_strides(in, out);
+    Func output = out;
+    if (direction == ShuffleDirection::Shuffle) {
+        const Var row("row"), column("column");
+        output.fuse(j, w, column).fuse(i, h, row);
+        gpu_tile_all(output, {column, row, c, n}, knobs);
+    } else {
+        gpu_tile_all(output, {w, h, j, i, c, n}, knobs);
+    }
 }
 
 }  // namespace hup

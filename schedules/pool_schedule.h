@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "Halide.h"
+#include "gpu_schedule.h"
 #include "layout.h"
 
 namespace hup {
@@ -112,6 +113,44 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
         plane.update().reorder(order);
         output.specialize(dense);
     }
+}
+
+
+// GPU max_pool: a thread per output, its running best in registers.
+inline void schedule_max_pool_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims, Halide::Func best,
+                                  Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                  Halide::GeneratorOutput<Halide::Buffer<>> &out) {
+    using namespace Halide;
+    any_strides(in);
+    Func output = out;
+    for (OutputImageParam buffer : output.output_buffers()) buffer.dim(0).set_stride(Expr());
+    best.compute_at(output, gpu_tile_all(output, dims, knobs));
+}
+
+// GPU max_unpool: the zero fill is a thread per element; the scatter a thread per plane, which
+// walks its input in order, so repeated indices resolve as on the CPU (the last one wins).
+inline void schedule_max_unpool_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims,
+                                    Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                    Halide::GeneratorInput<Halide::Buffer<int64_t>> &indices,
+                                    Halide::GeneratorOutput<Halide::Buffer<float, 3>> &out) {
+    using namespace Halide;
+    any_strides(in, indices, out);
+    Func output = out;
+    gpu_tile_all(output, dims, knobs);
+    Var planes("planes"), plane("plane");
+    output.update().fuse(dims[1], dims[2], planes).gpu_tile(planes, plane, knobs.tile_x, TailStrategy::GuardWithIf);
+}
+
+// GPU index range: a thread per plane (planes are many; their indices are read once).
+inline void schedule_index_range_gpu(int tile, const std::vector<Halide::Var> &dims,
+                                     Halide::GeneratorInput<Halide::Buffer<int64_t>> &indices,
+                                     Halide::GeneratorOutput<Halide::Buffer<>> &range) {
+    using namespace Halide;
+    any_strides(indices);
+    Func output = range;
+    Var planes("planes"), plane("plane"), block("block");
+    output.fuse(dims[0], dims[1], planes).gpu_tile(planes, block, plane, tile, TailStrategy::GuardWithIf);
+    output.update().fuse(dims[0], dims[1], planes).gpu_tile(planes, block, plane, tile, TailStrategy::GuardWithIf);
 }
 
 }  // namespace hup
