@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "bench_common.h"
+#include "bench_gpu.h"
 
 #include "hup/hup.h"
 #include "hup/torch.h"
@@ -266,9 +267,20 @@ Runner prepare_xnnpack(Problem &p) {
     return {[owner, pool] { xnn_run_operator(owner.get(), pool); }, ""};
 }
 
+// hup on device tensors (bench/bench_gpu.h): the one-shot call, whose GPU variant reads the
+// weights in PyTorch's layout (nothing to pack).
+template <hup::Device device>
+Runner prepare_hup_gpu(Problem &p) {
+    return gpu_runner(device, {p.input, p.weight, p.bias}, {p.output}, [&p](const auto &in, const auto &out) {
+        return hup::conv_transpose(in[0], in[1], &in[2], out[0], p.c.options);
+    });
+}
+
 const std::vector<Library> &libraries() {
     static const std::vector<Library> list = {
         {"hup", any_case<Case>, prepare_hup, true},
+        {"hup_opencl", any_case<Case>, prepare_hup_gpu<hup::Device::OpenCL>, true},
+        {"hup_cuda", any_case<Case>, prepare_hup_gpu<hup::Device::Cuda>, true},
         {"libtorch", any_case<Case>, prepare_libtorch, false},
         {"onednn", any_case<Case>, prepare_onednn, true},
         {"onednn_any", any_case<Case>, prepare_onednn_any, true},

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "bench_common.h"
+#include "bench_gpu.h"
 #include "hup/hup.h"
 #include "hup/torch.h"
 
@@ -133,6 +134,13 @@ Runner prepare_hup(Problem &p) {
     hup::Status s = hup::torch::interpolate(p.input, p.output, p.c.options);
     if (!s.ok()) throw std::runtime_error("hup: " + s.message());
     return {[&p] { hup::torch::interpolate(p.input, p.output, p.c.options); }, ""};
+}
+
+// hup on device tensors (bench/bench_gpu.h).
+template <hup::Device device>
+Runner prepare_hup_gpu(Problem &p) {
+    return gpu_runner(device, {p.input}, {p.output},
+                      [&p](const auto &in, const auto &out) { return hup::interpolate(in[0], out[0], p.c.options); });
 }
 
 Runner prepare_libtorch(Problem &p) {
@@ -256,6 +264,8 @@ Runner prepare_copy(Problem &p) { return copy_runner(p.bytes()); }
 const std::vector<Library> &libraries() {
     static const std::vector<Library> list = {
         {"hup", any_case<Case>, prepare_hup, true},
+        {"hup_opencl", any_case<Case>, prepare_hup_gpu<hup::Device::OpenCL>, true},
+        {"hup_cuda", any_case<Case>, prepare_hup_gpu<hup::Device::Cuda>, true},
         {"libtorch", any_case<Case>, prepare_libtorch, false},
         {"onednn", onednn_supports, prepare_onednn, true},
         {"xnnpack", xnnpack_supports, prepare_xnnpack, true},

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "bench_common.h"
+#include "bench_gpu.h"
 #include "hup/hup.h"
 #include "hup/torch.h"
 
@@ -201,6 +202,23 @@ Runner prepare_hup(Problem &p) {
     return runner;
 }
 
+// hup on device tensors (bench/bench_gpu.h).
+template <hup::Device device>
+Runner prepare_hup_gpu(Problem &p) {
+    auto call = [&p](const std::vector<hup::TensorView> &in, const std::vector<hup::TensorView> &out) {
+        switch (p.c.op) {
+        case Op::MaxPool: return hup::max_pool(in[0], out[0], out[1], p.pool);
+        case Op::MaxUnpool: return hup::max_unpool(in[0], in[1], out[0], p.unpool);
+        case Op::PixelShuffle: return hup::pixel_shuffle(in[0], out[0], p.c.factor);
+        case Op::PixelUnshuffle: return hup::pixel_unshuffle(in[0], out[0], p.c.factor);
+        case Op::Unfold: return hup::unfold(in[0], out[0], p.unfold);
+        case Op::Fold: return hup::fold(in[0], out[0], p.fold);
+        }
+        return hup::Status(hup::StatusCode::InvalidArgument, "unknown op");
+    };
+    return gpu_runner(device, p.inputs, p.outputs, call, [&p] { p.output = packed(p.outputs); });
+}
+
 // libtorch's out= variants into the same preallocated outputs, except pixel_(un)shuffle, whose
 // out= variant computes a new tensor and copies it: there the allocating call is faster.
 Runner prepare_libtorch(Problem &p) {
@@ -252,6 +270,8 @@ Runner prepare_copy(Problem &p) { return copy_runner(p.bytes()); }
 const std::vector<Library> &libraries() {
     static const std::vector<Library> list = {
         {"hup", any_case<Case>, prepare_hup, true},
+        {"hup_opencl", any_case<Case>, prepare_hup_gpu<hup::Device::OpenCL>, true},
+        {"hup_cuda", any_case<Case>, prepare_hup_gpu<hup::Device::Cuda>, true},
         {"libtorch", any_case<Case>, prepare_libtorch, false},
         {"copy", any_case<Case>, prepare_copy, false},
     };

@@ -238,6 +238,49 @@ def build_deconv_table(cases, results, context):
     return lines
 
 
+GPU_LIBS = {"hup_opencl": "OpenCL", "hup_cuda": "CUDA"}
+# The H100's rooflines (the machine the device tool lends): HBM3 bandwidth and FP32 FMA rate.
+GPU_BANDWIDTH, GPU_FLOPS = 3.35e12, 60e12
+
+
+def build_gpu_table(suites, results):
+    """hup's GPU variants on device tensors, beside hup and libtorch on the CPU."""
+    header = ["case", "hup CPU ms", "libtorch CPU ms", "OpenCL ms", "CUDA ms", "CUDA GB/s or GFLOP/s",
+              "% of H100 roofline", "CUDA vs libtorch CPU"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    errors = {}
+    for suite, cases in suites.items():
+        for case in cases:
+            row_results = {lib: results.get((suite, case, lib)) for lib in ("hup", "libtorch", *GPU_LIBS)}
+            if not any(row_results[lib] for lib in GPU_LIBS):
+                continue
+            def ms(lib):
+                r = row_results[lib]
+                if r is None:
+                    return NONE
+                if not r.ok:
+                    errors.setdefault(GPU_LIBS.get(lib, lib), r.error)
+                    return "error" if lib not in GPU_LIBS else "skipped"
+                return fmt_ms(r.median) + ("" if r.diff is None or r.diff < 0 or r.diff <= 1e-3 else " ⚠")
+            cuda, torch = row_results["hup_cuda"], row_results["libtorch"]
+            rate = fraction = speedup = NONE
+            if cuda and cuda.ok:
+                if cuda.flops:
+                    rate = f"{cuda.gflops:.0f} GFLOP/s"
+                    fraction = f"{100 * cuda.flops / (cuda.median * 1e-3) / GPU_FLOPS:.1f}% of 60 TFLOP/s"
+                elif cuda.bytes:
+                    bandwidth = cuda.bytes / (cuda.median * 1e-3)
+                    rate = f"{bandwidth / 1e9:.0f} GB/s"
+                    fraction = f"{100 * bandwidth / GPU_BANDWIDTH:.1f}% of 3.35 TB/s"
+                if torch and torch.ok:
+                    speedup = fmt_ratio(torch.median / cuda.median)
+            lines.append("| " + " | ".join([f"`{suite}/{case}`", ms("hup"), ms("libtorch"), ms("hup_opencl"),
+                                            ms("hup_cuda"), rate, fraction, speedup]) + " |")
+    if errors:
+        lines += [""] + [f"- {lib}: {error}" for lib, error in errors.items()]
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("json", nargs="+", help="hup_bench --benchmark_out files")
@@ -300,6 +343,18 @@ def main():
             "\"hup vs libtorch\" is libtorch time / hup time (> 1: hup faster). \"spread\" is (max - min) / median "
             "over the repetitions, for hup and for the worst library of the row.", "",
             *build_table(cases["inverse"], suite_results("inverse"), context, INVERSE_PEERS, "inverse_tolerance"),
+        ]
+    gpu_suites = {suite: cs for suite, cs in cases.items()
+                  if any((suite, case, lib) in results for case in cs for lib in GPU_LIBS)}
+    if gpu_suites:
+        lines += [
+            "", "## hup on GPUs (device tensors)", "",
+            "The GPU variants on tensors already in device memory: the timed call launches the kernels and "
+            "waits for them; the copies in and out are not timed (bench/bench_gpu.h). OpenCL runs on PoCL here, "
+            "a CPU implementation: those times only show that the variants run. CUDA runs where the device "
+            "tool lends an H100; its rates are measured against the H100's HBM bandwidth (memory-bound cases) "
+            "or FP32 peak (conv_transpose, counting the true multiply-adds).", "",
+            *build_gpu_table(gpu_suites, results),
         ]
     text = "\n".join(lines) + "\n"
     print(text, end="")

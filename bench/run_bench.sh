@@ -8,7 +8,8 @@
 # for libtorch, oneDNN, the copy and the FMA peak; Halide's for hup; pthreadpool; OpenCV's) never
 # compete for the cores. Writes OUT_DIR/<lib>.json, OUT_DIR/<lib>.log (console output and the
 # checks against libtorch) and OUT_DIR/report.md.
-# Environment: HUP_BENCH_LIBS (default "hup libtorch onednn onednn_any xnnpack opencv copy fma_peak"),
+# Environment: HUP_BENCH_LIBS (default "hup libtorch onednn onednn_any xnnpack opencv copy fma_peak
+# hup_opencl hup_cuda"; the GPU ones on device tensors, bench/bench_gpu.h),
 # HUP_BENCH_REPETITIONS (3), HUP_BENCH_MIN_TIME (0.5 s per repetition), HUP_BENCH_SLEEP (3 s
 # before each phase, also used to measure whether other processes are busy), HUP_BENCH_ARGS
 # (more Google Benchmark flags).
@@ -17,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-./build}
 out=${2:-$build/bench-results}
-libs=(${HUP_BENCH_LIBS:-hup libtorch onednn onednn_any xnnpack opencv copy fma_peak})
+libs=(${HUP_BENCH_LIBS:-hup libtorch onednn onednn_any xnnpack opencv copy fma_peak hup_opencl hup_cuda})
 
 # Build (or configure and build) the benchmark; a no-op when it is up to date.
 if [[ ! -f $build/CMakeCache.txt ]]; then
@@ -50,7 +51,7 @@ for lib in "${libs[@]}"; do
   # OpenMP threads then sleep instead of spinning on the cores those libraries time on.
   # (The OpenMP libraries keep libgomp's default.)
   wait_policy=()
-  case $lib in hup | xnnpack | opencv) wait_policy=(env OMP_WAIT_POLICY=PASSIVE) ;; esac
+  case $lib in hup | hup_opencl | hup_cuda | xnnpack | opencv) wait_policy=(env OMP_WAIT_POLICY=PASSIVE) ;; esac
   "${wait_policy[@]}" "$bin" --benchmark_filter="/$lib/" \
     --benchmark_repetitions="${HUP_BENCH_REPETITIONS:-3}" \
     --benchmark_min_time="${HUP_BENCH_MIN_TIME:-0.5}" \
