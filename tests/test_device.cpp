@@ -122,11 +122,13 @@ TEST_F(OpenCLTensors, MixedDevicesAreRefused) {
     EXPECT_TRUE(at::equal(host_output, at::full({1, 2, 8, 8}, 7.0f)));
 }
 
-// Each thread hands hup its own context and queue; calls from both run at once.
+// Each thread hands hup its own context and queue; calls from both run at once. (The contexts
+// are made first, on this thread: the ICD loader's first clGetPlatformIDs is not thread-safe.)
 TEST(OpenCLThreads, EachThreadOnItsOwnQueue) {
     std::vector<DeviceCase> cases = hup_test::device_cases();
+    OpenCL contexts[2];
     auto worker = [&](int first) {
-        OpenCL cl;
+        const OpenCL &cl = contexts[first];
         ASSERT_TRUE(cl.ok());
         ASSERT_TRUE(hup::set_opencl_context(cl.context, cl.queue).ok());
         for (int round = 0; round < 3; round++) {
