@@ -22,6 +22,9 @@ if (HUP_CUDA)
 endif ()
 set(HUP_RUNTIME_TARGET ${runtime_target})  # follows HUP_CUDA and HUP_OPENCL
 
+# Where tuned schedule knobs are read from (scripts/hup-tune writes them; it points its own
+# build at a directory of candidates).
+set(HUP_TUNED_DIR ${CMAKE_CURRENT_SOURCE_DIR}/schedules/tuned CACHE PATH "Directory of <variant>.params files")
 set(HUP_KERNEL_OBJECTS "" CACHE INTERNAL "")
 set(HUP_KERNEL_TARGETS "" CACHE INTERNAL "")
 set(HUP_INTERPOLATE_VARIANTS "" CACHE INTERNAL "")
@@ -45,7 +48,7 @@ function(hup_add_halide_runtime name)
 endfunction()
 
 # One AOT kernel: add_halide_library plus bookkeeping so its objects land in libhup.
-# Tuned schedule knobs, when schedules/tuned/<name>.params exists, are appended to PARAMS.
+# Tuned schedule knobs, when ${HUP_TUNED_DIR}/<name>.params exists, are appended to PARAMS.
 # FEATURES adds Halide target features (e.g. strict_float) to user_context; TARGETS replaces
 # the CPU targets.
 function(hup_add_kernel name)
@@ -53,10 +56,14 @@ function(hup_add_kernel name)
   if (NOT ARG_TARGETS)
     set(ARG_TARGETS ${HUP_CPU_TARGETS})
   endif ()
-  set(tuned ${CMAKE_CURRENT_SOURCE_DIR}/schedules/tuned/${name}.params)
+  set(tuned ${HUP_TUNED_DIR}/${name}.params)
   set(tuned_params "")
   if (EXISTS ${tuned})
     file(STRINGS ${tuned} tuned_params REGEX "^[a-z_]+=[0-9a-z_]+$")
+    foreach (param IN LISTS tuned_params)  # a tuned knob replaces the variant's own setting
+      string(REGEX REPLACE "=.*" "" knob ${param})
+      list(FILTER ARG_PARAMS EXCLUDE REGEX "^${knob}=")
+    endforeach ()
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${tuned})
   endif ()
   add_halide_library(${name} FROM hup_generators GENERATOR ${ARG_GENERATOR}

@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -274,6 +276,15 @@ void fill_channels(const TensorView &out, const float *bias) {
         }
         if (i < 0) break;
     }
+}
+
+void note_variant(const std::string &name) {
+    static const bool trace = std::getenv("HUP_TRACE_VARIANTS") != nullptr;
+    if (!trace) return;
+    thread_local std::string last;
+    if (name == last) return;
+    last = name;
+    std::fprintf(stderr, "hup variant: %s\n", name.c_str());
 }
 
 namespace {

@@ -105,6 +105,11 @@ void fill_channels(const TensorView &out, const float *bias);
 // Copies src into dst element by element (same sizes; any strides).
 void strided_copy(const TensorView &src, const TensorView &dst);
 
+// With HUP_TRACE_VARIANTS set in the environment, prints "hup variant: <name>" to stderr when
+// a call runs a different kernel variant than the thread's previous call (scripts/hup-tune
+// maps benchmark cases to the variants they run this way). Costs a flag test otherwise.
+void note_variant(const std::string &name);
+
 // Runs a Halide pipeline: `call` receives the user_context to pass as its first argument.
 // Errors the pipeline reports become a RuntimeError Status carrying Halide's message.
 template <typename Call>

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages hup needs, skipping those already present.
+# Installs the Debian packages hup needs, skipping those already present (valgrind and gnuplot
+# serve the regression runs and the tuning report).
 # Safe to run repeatedly; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ packages=(
   libbenchmark-dev
   libxnnpack-dev libpthreadpool-dev
   libopenblas0-pthread
+  valgrind gnuplot-nox
 )
 
 missing=()
