@@ -124,10 +124,12 @@ private:
 };
 
 // One API per device for the whole run (contexts are made once); throws where there is none.
+// Never destroyed: the last benchmark's device tensors (held by a static in prepared()) are
+// released at exit, after any static made here would be.
 inline DeviceApi &device_api(hup::Device device) {
-    static std::unique_ptr<DeviceApi> opencl, cuda;
+    static DeviceApi *opencl = nullptr, *cuda = nullptr;
     static std::string opencl_error, cuda_error;
-    auto open = [](auto make, std::unique_ptr<DeviceApi> &api, std::string &error) -> DeviceApi & {
+    auto open = [](auto make, DeviceApi *&api, std::string &error) -> DeviceApi & {
         if (!api && error.empty()) {
             try {
                 api = make();
@@ -138,8 +140,8 @@ inline DeviceApi &device_api(hup::Device device) {
         if (!api) throw std::runtime_error(error);
         return *api;
     };
-    if (device == hup::Device::OpenCL) return open([] { return std::make_unique<OpenCLApi>(); }, opencl, opencl_error);
-    return open([] { return std::make_unique<CudaApi>(); }, cuda, cuda_error);
+    if (device == hup::Device::OpenCL) return open([] { return new OpenCLApi(); }, opencl, opencl_error);
+    return open([] { return new CudaApi(); }, cuda, cuda_error);
 }
 
 // A tensor's span of elements in device memory, freed with it.

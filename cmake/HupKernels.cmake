@@ -58,18 +58,30 @@ function(hup_add_kernel name)
   endif ()
   set(tuned ${HUP_TUNED_DIR}/${name}.params)
   set(tuned_params "")
+  set(autoscheduler "")
   if (EXISTS ${tuned})
     file(STRINGS ${tuned} tuned_params REGEX "^[a-z_]+=[0-9a-z_]+$")
     foreach (param IN LISTS tuned_params)  # a tuned knob replaces the variant's own setting
       string(REGEX REPLACE "=.*" "" knob ${param})
       list(FILTER ARG_PARAMS EXCLUDE REGEX "^${knob}=")
     endforeach ()
+    # autoscheduler=adams2019 (li2018, mullapudi2016): Halide's autoscheduler instead of the
+    # hand schedule (scripts/hup-tune measures them as candidates).
+    set(autoscheduler "")
+    foreach (name IN ITEMS Adams2019 Li2018 Mullapudi2016)
+      string(TOLOWER ${name} lower)
+      if ("autoscheduler=${lower}" IN_LIST tuned_params)
+        set(autoscheduler AUTOSCHEDULER Halide::${name})
+      endif ()
+    endforeach ()
+    list(FILTER tuned_params EXCLUDE REGEX "^autoscheduler=")
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${tuned})
   endif ()
   add_halide_library(${name} FROM hup_generators GENERATOR ${ARG_GENERATOR}
     TARGETS ${ARG_TARGETS}
     FEATURES user_context ${ARG_FEATURES}
     USE_RUNTIME hup_halide_runtime
+    ${autoscheduler}
     PARAMS ${ARG_PARAMS} ${tuned_params})
   get_target_property(sources ${name} SOURCES)
   list(TRANSFORM sources PREPEND ${CMAKE_CURRENT_BINARY_DIR}/)

@@ -88,6 +88,10 @@ public:
         conv(dims) += weight(w) * padded(src);
         out(dims) = conv(dims);
 
+        if (auto_schedule) {
+            estimate_conv_transpose(*this, rank);
+            return;
+        }
         ConvTransposeCpuKnobs knobs;
         knobs.channel_block = channel_block;
         knobs.position_block = position_block;

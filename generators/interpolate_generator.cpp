@@ -90,6 +90,10 @@ public:
         }
         out(dims) = passes.back()(dims);
 
+        if (auto_schedule) {
+            estimate_interpolate(*this, rank, taps);
+            return;
+        }
         if (get_target().has_gpu_feature()) {
             schedule_interpolate_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, dims, passes, in, out);
             return;

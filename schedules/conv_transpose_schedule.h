@@ -229,4 +229,27 @@ inline void schedule_conv_transpose_gpu(const GpuKnobs &knobs, const std::vector
     conv.compute_at(output, gpu_tile_all(output, dims, knobs));
 }
 
+
+// For Halide's autoschedulers (hup-tune's candidates): a phase of 1x64x128x128 -> 32, k4 s2
+// (2x2 taps per phase, a 128x128 grid), the benchmark's typical layer.
+template <class Generator>
+void estimate_conv_transpose(Generator &g, int rank) {
+    using Halide::Region;
+    Region in_box, weight_box{{0, 32}, {0, 64}}, out_box;
+    for (int d = 0; d < rank; d++) {
+        in_box.push_back({0, 128});
+        weight_box.push_back({0, 2});
+        out_box.push_back({0, 128});
+    }
+    in_box.insert(in_box.end(), {{0, 64}, {0, 1}, {0, 1}});
+    weight_box.push_back({0, 1});
+    out_box.insert(out_box.end(), {{0, 32}, {0, 1}, {0, 1}});
+    g.in.set_estimates(in_box);
+    g.weight.set_estimates(weight_box);
+    g.bias.set_estimates({{0, 32}, {0, 1}});
+    g.out.set_estimates(out_box);
+    for (auto *offset : {&g.in_offset_x, &g.in_offset_y, &g.in_offset_z}) offset->set_estimate(0);
+    for (auto *step : {&g.tap_step_x, &g.tap_step_y, &g.tap_step_z}) step->set_estimate(1);
+}
+
 }  // namespace hup

@@ -163,4 +163,34 @@ inline void schedule_interpolate_gpu(const GpuKnobs &knobs, const std::vector<Ha
     }
 }
 
+
+// For Halide's autoschedulers (hup-tune's candidates): sizes like the benchmark's ×2 cases,
+// 64 channels of 128 (3-D: 32) per spatial dim upsampled to twice that. The autoschedulers
+// tune for these sizes only, which is why hup-tune never makes them a default.
+template <class Generator>
+void estimate_interpolate(Generator &g, int rank, int taps) {
+    using Halide::Region;
+    Region in_box, out_box;
+    for (int d = 0; d < rank; d++) {
+        const int size = rank == 3 ? 32 : 128;
+        in_box.push_back({0, size});
+        out_box.push_back({0, 2 * size});
+    }
+    in_box.insert(in_box.end(), {{0, 64}, {0, 1}});
+    out_box.insert(out_box.end(), {{0, 64}, {0, 1}});
+    g.in.set_estimates(in_box);
+    g.out.set_estimates(out_box);
+    g.tap_start.set_estimates({{0, 256}, {0, rank}});
+    g.tap_count.set_estimates({{0, 256}, {0, rank}});
+    g.tap_weight.set_estimates({{0, 256}, {0, taps > 0 ? taps : 4}, {0, rank}});
+    for (auto *slope : {&g.slope_x, &g.slope_y, &g.slope_z}) slope->set_estimate(0.5f);
+    for (auto *lo : {&g.lo_offset_x, &g.lo_offset_y, &g.lo_offset_z}) lo->set_estimate(-1.0f);
+    for (auto *hi : {&g.hi_offset_x, &g.hi_offset_y, &g.hi_offset_z}) hi->set_estimate(2.0f);
+    g.rows_per_tile.set_estimate(0);
+    g.x_step_num.set_estimate(0);
+    g.x_step_den.set_estimate(0);
+    g.x_offset.set_estimate(0);
+    g.x_taps_in_range.set_estimate(0);
+}
+
 }  // namespace hup
