@@ -122,6 +122,13 @@ TEST_F(OpenCLTensors, MixedDevicesAreRefused) {
     EXPECT_TRUE(at::equal(host_output, at::full({1, 2, 8, 8}, 7.0f)));
 }
 
+TEST(OpenCLContexts, AContextNeedsItsQueue) {
+    int not_a_context = 0;
+    const hup::Status s = hup::set_opencl_context(&not_a_context, nullptr);
+    EXPECT_EQ(s.code(), hup::StatusCode::InvalidArgument) << s.message();
+    EXPECT_TRUE(hup::set_opencl_context(nullptr, nullptr).ok());  // back to Halide's own
+}
+
 // Each thread hands hup its own context and queue; calls from both run at once. (The contexts
 // are made first, on this thread: the ICD loader's first clGetPlatformIDs is not thread-safe.)
 TEST(OpenCLThreads, EachThreadOnItsOwnQueue) {
