@@ -12,7 +12,8 @@
 # hup_opencl hup_cuda"; the GPU ones on device tensors, bench/bench_gpu.h),
 # HUP_BENCH_REPETITIONS (3), HUP_BENCH_MIN_TIME (0.5 s per repetition), HUP_BENCH_SLEEP (3 s
 # before each phase, also used to measure whether other processes are busy), HUP_BENCH_ARGS
-# (more Google Benchmark flags).
+# (more Google Benchmark flags), HUP_BENCH_SUITES (a regex of suites to run, e.g. "interp" or
+# "deconv|inverse"; default all).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,7 +53,7 @@ for lib in "${libs[@]}"; do
   # (The OpenMP libraries keep libgomp's default.)
   wait_policy=()
   case $lib in hup | hup_opencl | hup_cuda | xnnpack | opencv) wait_policy=(env OMP_WAIT_POLICY=PASSIVE) ;; esac
-  "${wait_policy[@]}" "$bin" --benchmark_filter="/$lib/" \
+  "${wait_policy[@]}" "$bin" --benchmark_filter="^(${HUP_BENCH_SUITES:-[a-z]+})/[^/]+/$lib/" \
     --benchmark_repetitions="${HUP_BENCH_REPETITIONS:-3}" \
     --benchmark_min_time="${HUP_BENCH_MIN_TIME:-0.5}" \
     --benchmark_out="$out/$lib.json" --benchmark_out_format=json \

@@ -25,6 +25,8 @@ set(HUP_RUNTIME_TARGET ${runtime_target})  # follows HUP_CUDA and HUP_OPENCL
 # Where tuned schedule knobs are read from (scripts/hup-tune writes them; it points its own
 # build at a directory of candidates).
 set(HUP_TUNED_DIR ${CMAKE_CURRENT_SOURCE_DIR}/schedules/tuned CACHE PATH "Directory of <variant>.params files")
+# A tuned file added or removed re-runs the configuration (an edited one does too, below).
+file(GLOB HUP_TUNED_FILES CONFIGURE_DEPENDS ${HUP_TUNED_DIR}/*.params)
 set(HUP_KERNEL_OBJECTS "" CACHE INTERNAL "")
 set(HUP_KERNEL_TARGETS "" CACHE INTERNAL "")
 set(HUP_INTERPOLATE_VARIANTS "" CACHE INTERNAL "")

@@ -402,8 +402,10 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, channels_last, tiles);
     if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
     static const char *const tile_names[] = {"channels", "short", "positions", "depthwise"};  // ConvTransposeTiles order
-    detail::note_variant("hup_conv_transpose_r" + std::to_string(spatial) + (channels_last ? "_channels_last_" : "_planar_") +
-                         tile_names[static_cast<int>(tiles)]);
+    detail::note_variant([&] {
+        return "hup_conv_transpose_r" + std::to_string(spatial) + (channels_last ? "_channels_last_" : "_planar_") +
+               tile_names[static_cast<int>(tiles)];
+    });
 
     const std::vector<int64_t> in_strides = detail::strides_of(input), out_strides = detail::strides_of(output);
     detail::HalideView bias_buf;

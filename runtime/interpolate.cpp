@@ -270,8 +270,10 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     if (!kernel) {
         return Status(StatusCode::Unsupported, "no interpolate kernel for this mode, rank and layout");
     }
-    detail::note_variant("hup_interpolate_t" + std::to_string(taps) + "_r" + std::to_string(spatial) +
-                         (channels_last ? "_channels_last" : "_planar") + (y_first ? "_y_first" : ""));
+    detail::note_variant([&] {
+        return "hup_interpolate_t" + std::to_string(taps) + "_r" + std::to_string(spatial) +
+               (channels_last ? "_channels_last" : "_planar") + (y_first ? "_y_first" : "");
+    });
     std::vector<float> input_storage, output_storage;
     TensorView in = input, out = output;
     if (!planar && !channels_last) {

@@ -278,9 +278,12 @@ void fill_channels(const TensorView &out, const float *bias) {
     }
 }
 
-void note_variant(const std::string &name) {
+bool tracing_variants() {
     static const bool trace = std::getenv("HUP_TRACE_VARIANTS") != nullptr;
-    if (!trace) return;
+    return trace;
+}
+
+void note_variant_name(const std::string &name) {
     thread_local std::string last;
     if (name == last) return;
     last = name;

@@ -107,8 +107,14 @@ void strided_copy(const TensorView &src, const TensorView &dst);
 
 // With HUP_TRACE_VARIANTS set in the environment, prints "hup variant: <name>" to stderr when
 // a call runs a different kernel variant than the thread's previous call (scripts/hup-tune
-// maps benchmark cases to the variants they run this way). Costs a flag test otherwise.
-void note_variant(const std::string &name);
+// maps benchmark cases to the variants they run this way). `name` is only called then, so
+// the hot path pays a flag test and builds no string.
+bool tracing_variants();
+void note_variant_name(const std::string &name);
+template <class MakeName>
+void note_variant(MakeName &&name) {
+    if (tracing_variants()) note_variant_name(name());
+}
 
 // Runs a Halide pipeline: `call` receives the user_context to pass as its first argument.
 // Errors the pipeline reports become a RuntimeError Status carrying Halide's message.
