@@ -8,6 +8,11 @@
 
 namespace hup {
 
+// fold's tunable choice, with its default.
+struct FoldCpuKnobs {
+    int strip_rows = 32;  // output rows per parallel task
+};
+
 // unfold: every column row (c, ki, kj) is a strided copy of the image; rows run in parallel,
 // vectors along the block x dim (dense stores), loading with the stride, which is
 // specialised for 1 and 2 (dense loads, or dense loads and a deinterleave; other strides
@@ -45,7 +50,7 @@ inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<
 inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
                               const Halide::RDom &m, Halide::Func sum,
                               Halide::GeneratorInput<Halide::Buffer<float, 6>> &cols,
-                              Halide::GeneratorOutput<Halide::Buffer<float, 4>> &out) {
+                              Halide::GeneratorOutput<Halide::Buffer<float, 4>> &out, const FoldCpuKnobs &knobs = {}) {
     using namespace Halide;
     const Var qx = dims[0], qy = dims[1], c = dims[2], n = dims[3];
     const int lanes = target.natural_vector_size<float>();
@@ -54,7 +59,7 @@ inline void schedule_fold_cpu(const Halide::Target &target, const std::vector<Ha
     Func output = out;
     Var strip("strip"), rows("rows"), task("task");
     output.vectorize(qx, lanes, TailStrategy::GuardWithIf)
-        .split(qy, strip, rows, 32, TailStrategy::GuardWithIf)
+        .split(qy, strip, rows, knobs.strip_rows, TailStrategy::GuardWithIf)
         .fuse(c, n, task).fuse(strip, task, task).parallel(task);
     // Whole vectors, also in the tail: blocks past the grid read as zero.
     sum.compute_at(output, task).vectorize(qx, lanes, TailStrategy::RoundUp);

@@ -9,6 +9,12 @@
 
 namespace hup {
 
+// The pooling schedules' tunable choices, with their defaults.
+struct PoolCpuKnobs {
+    int strip_rows = 8;           // max_pool 2-D: output rows per parallel strip (3-D: one slice)
+    int unpool_pixel_block = 64;  // channels_last max_unpool: pixels per parallel task
+};
+
 // max_pool: vectors along x (planar: window loads of stride `stride_x`, which Halide
 // deinterleaves from dense loads) or along channels (channels_last: dense loads). The running
 // best of a vector lives in registers while the window is scanned; windows of 2 and 3 taps per
@@ -19,7 +25,7 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
                                   const Halide::RDom &tap, const std::vector<Halide::Expr> &kernel,
                                   const Halide::Expr &stride_x, const std::vector<Halide::Func> &first_inside_tables, Halide::Func best,
                                   Halide::GeneratorInput<Halide::Buffer<float>> &in,
-                                  Halide::GeneratorOutput<Halide::Buffer<>> &out) {
+                                  Halide::GeneratorOutput<Halide::Buffer<>> &out, const PoolCpuKnobs &knobs = {}) {
     using namespace Halide;
     const int rank = (int)dims.size() - 2;
     const Var x = dims[0], c = dims[rank], n = dims[rank + 1];
@@ -44,7 +50,7 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
         order.push_back(n);
         output.reorder(order);
     }
-    output.split(outer, strip, rows, rank == 2 ? 8 : 1, TailStrategy::GuardWithIf);
+    output.split(outer, strip, rows, rank == 2 ? knobs.strip_rows : 1, TailStrategy::GuardWithIf);
     // Parallel loops nest rather than fuse: through a fused loop Halide bounds the channel
     // (or batch) of `best` by its whole range instead of a point, and allocates on the heap.
     output.parallel(strip);
@@ -85,7 +91,7 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
                                     const Halide::RDom &element, Halide::Func plane,
                                     Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                     Halide::GeneratorInput<Halide::Buffer<int64_t>> &indices,
-                                    Halide::GeneratorOutput<Halide::Buffer<float, 3>> &out) {
+                                    Halide::GeneratorOutput<Halide::Buffer<float, 3>> &out, const PoolCpuKnobs &knobs = {}) {
     using namespace Halide;
     const Var p = dims[0], c = dims[1], n = dims[2];
     const int lanes = target.natural_vector_size<float>();
@@ -105,9 +111,9 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
         const int rank = in.dimensions() - 2;
         const Expr dense = in.dim(rank).stride() == 1 && indices.dim(rank).stride() == 1 && out.dim(1).stride() == 1;
         output.reorder(c, p, n).vectorize(c, lanes, TailStrategy::GuardWithIf)
-            .split(p, po, pi, 64, TailStrategy::GuardWithIf).parallel(po);
+            .split(p, po, pi, knobs.unpool_pixel_block, TailStrategy::GuardWithIf).parallel(po);
         plane.compute_at(output, n).reorder_storage(c, p);
-        plane.reorder(c, p).vectorize(c, lanes, TailStrategy::GuardWithIf).parallel(p, 64);
+        plane.reorder(c, p).vectorize(c, lanes, TailStrategy::GuardWithIf).parallel(p, knobs.unpool_pixel_block);
         std::vector<VarOrRVar> order = {c};  // a pixel's channels innermost
         for (int d = 0; d < element.dimensions(); d++) order.push_back(element[d]);
         plane.update().reorder(order);
