@@ -16,9 +16,10 @@
 // Tap indices are clamped to the input, as ATen clamps them. For bounds inference each output
 // position also carries a bracket [lo(o), hi(o)] = floor(slope * o + offset): a table lookup
 // alone is unbounded, so Halide could not tell which input rows an output tile needs. The
-// bracket is promised, not computed (unsafe_promise_clamped): the runtime builds it around the
-// taps and checks it in float (runtime/resample_plan.cpp), so it holds by construction, and
-// the inner loops pay only for the table load and the clamp.
+// runtime builds it around the taps and checks it in float (runtime/resample_plan.cpp), so it
+// holds by construction. The bracket is promised, not computed (unsafe_promise_clamped), so the
+// inner loops pay only for the table load and the clamp (channel-block variants, whose indices
+// are scalars per row or column, clamp instead).
 #include <algorithm>
 
 #include "Halide.h"
@@ -39,11 +40,16 @@ public:
     // 2-D only: resample H before W. Cheaper when H shrinks (fewer rows reach the W pass); the
     // sums then round in the other order than ATen's, within the tests' tolerance.
     GeneratorParam<bool> y_first{"y_first", false};
+    // 2-D planar, H pass first, fixed taps only: the W pass runs on blocks of channels as vector
+    // lanes instead of gathering along W (schedules/interpolate_schedule.h).
+    GeneratorParam<bool> channel_blocks{"channel_blocks", false};
     // Schedule knobs (see schedules/interpolate_schedule.h); autotuning overrides them.
     GeneratorParam<int> vector_lanes{"vector_lanes", 0};  // 0: the target's natural width
     GeneratorParam<int> tile_rows{"tile_rows", InterpolateCpuKnobs{}.tile_rows};
     GeneratorParam<int> tile_cols{"tile_cols", InterpolateCpuKnobs{}.tile_cols};
     GeneratorParam<int> inline_taps{"inline_taps", InterpolateCpuKnobs{}.inline_taps};
+    GeneratorParam<int> channel_block{"channel_block", InterpolateCpuKnobs{}.channel_block};
+    GeneratorParam<int> block_rows{"block_rows", InterpolateCpuKnobs{}.block_rows};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
@@ -103,6 +109,15 @@ public:
         knobs.tile_rows = tile_rows;
         knobs.tile_cols = tile_cols;
         knobs.inline_taps = inline_taps;
+        knobs.channel_block = channel_block;
+        knobs.block_rows = block_rows;
+        if (channel_blocks) {
+            _halide_user_assert(rank == 2 && y_first && layout == Layout::Planar && taps > 0)
+                << "channel_blocks needs a planar 2-D variant with fixed taps and the H pass first";
+            const Expr rows = select(rows_per_tile > 0, rows_per_tile, knobs.block_rows);
+            schedule_interpolate_channel_blocks(knobs, rows, dims, passes, out);
+            return;
+        }
         const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank, layout == Layout::ChannelsLast));
         // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
         const std::vector<Expr> x_steps = {x_step_den == 0, x_step_num == 1 && x_step_den == 2,
@@ -126,7 +141,7 @@ private:
         const Expr lo = clamp(i32(floor(slope[d] * o + lo_offset[d])), 0, last);
         const Expr hi = clamp(i32(floor(slope[d] * o + hi_offset[d])), 0, last);
         Expr first = tap_start(o, d);
-        if (d == 0 && taps > 0) {
+        if (d == 0 && taps > 0 && !channel_blocks) {
             first = select(x_step_den > 0, (x_step_num * o + x_offset) / max(x_step_den, 1), first);
         }
 
@@ -134,7 +149,15 @@ private:
         const Expr in_range = d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
         auto tap_value = [&](const Expr &k) {
             std::vector<Expr> at(dims.begin(), dims.end());
-            at[d] = unsafe_promise_clamped(select(in_range, first + k, clamp(first + k, 0, last)), lo, hi);
+            if (channel_blocks) {
+                // Channel blocks: a scalar index per row or output column, and no promise,
+                // which would keep Halide 14 from merging the schedule's strided stores. Rows
+                // are clamped to the bracket outright (equal to clamping to the input, since
+                // the bracket holds every tap); columns need none, as tiles span whole rows.
+                at[d] = d > 0 ? clamp(first + k, lo, hi) : clamp(first + k, 0, last);
+            } else {
+                at[d] = unsafe_promise_clamped(select(in_range, first + k, clamp(first + k, 0, last)), lo, hi);
+            }
             return src(at);
         };
 

@@ -16,9 +16,11 @@ using InterpolateKernel = int (*)(const void *user_context, halide_buffer_t *in,
                                   int32_t rows_per_tile, int32_t x_step_num, int32_t x_step_den,
                                   int32_t x_offset, int32_t x_taps_in_range, halide_buffer_t *out);
 
-// taps: 1, 2, 4, or 0 for a run-time tap count; y_first: 2-D planar with the H pass first.
+// taps: 1, 2, 4, or 0 for a run-time tap count; y_first: 2-D planar with the H pass first;
+// channel_blocks: its W pass on blocks of channels (needs C and W_out >= the block, 8).
 // Returns null when no such variant is built.
-InterpolateKernel find_interpolate_kernel(int taps, int spatial_rank, bool channels_last, bool y_first = false);
+InterpolateKernel find_interpolate_kernel(int taps, int spatial_rank, bool channels_last, bool y_first = false,
+                                          bool channel_blocks = false);
 
 // Calls `kernel` on `in` and `out` with `plan`'s tap tables (for `spatial_rank` axes) as
 // Halide buffers; returns the pipeline's result code. `gpu`: a GPU variant, which copies the

@@ -10,6 +10,10 @@ struct InterpolateCpuKnobs {
     int tile_rows = 0;         // output rows (2-D) or slices (3-D) per parallel tile; 0: default
     int tile_cols = 64;        // channels_last 2-D: output columns per tile; 0: whole rows
     int inline_taps = 1;       // channels_last: inline every pass of variants with at most this many taps
+    // Channel-block variants (planar 2-D, H pass first): channels transposed per block, and
+    // output rows per parallel strip. The runtime takes them only for C and W_out >= block.
+    int channel_block = 8;
+    int block_rows = 8;
 
     // Planar 2-D tiles are a few KB per row, channels_last ones C times more, 3-D ones a plane.
     int rows(int spatial_rank, bool channels_last) const {

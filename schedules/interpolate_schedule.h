@@ -137,6 +137,49 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     }
 }
 
+// Channel-block schedule for planar 2-D with fixed taps, H pass first. A planar W pass gathers
+// its taps across each output vector (scalar loads and inserts); here it runs with channels
+// as the vector lanes instead, on blocks of `channel_block` channels, the way the
+// channels_last variants do: a tap is one dense C-vector load and one broadcast weight. The
+// transpositions in and out cost a few shuffles per element: Halide turns a block of
+// `block` stores of stride `block` into one interleaving shuffle and dense stores.
+//  1. Tasks: strips of `block_rows` output rows x channel blocks x batch. A block is exactly
+//     `block` channels (ShiftInwards: the last block overlaps its neighbour), as are the
+//     output's column blocks, so that the unrolled loops have constant extents; the runtime
+//     takes this variant only for C and W_out of at least `block`.
+//  2. The H pass, per task: vectorised along x with the block's channels unrolled, stored
+//     channel-innermost (the stores interleave: the transposition in).
+//  3. The W pass, per block of `block` output columns and one row: vectorised along the
+//     channels with the columns unrolled, stored column-innermost (the transposition out).
+//  4. The output copies those column vectors, channel by channel.
+inline void schedule_interpolate_channel_blocks(const InterpolateCpuKnobs &knobs, const Halide::Expr &tile_rows,
+                                                const std::vector<Halide::Var> &dims,
+                                                const std::vector<Halide::Func> &passes,
+                                                Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
+    using namespace Halide;
+    const Var x = dims[0], y = dims[1], c = dims[2], n = dims[3];
+    const int block = knobs.channel_block;
+    Func output = out, h_pass = passes[0], w_pass = passes[1];
+    Var channel_block("channel_block"), channel("channel"), strip("strip"), row("row"), col_block("col_block"),
+        col("col"), task("task"), h_col_block("h_col_block"), h_col("h_col");
+    output.split(c, channel_block, channel, block, TailStrategy::ShiftInwards)
+        .split(y, strip, row, tile_rows, TailStrategy::GuardWithIf)
+        .split(x, col_block, col, block, TailStrategy::ShiftInwards)
+        .reorder(col, channel, col_block, row, strip, channel_block, n)
+        .fuse(strip, channel_block, task)
+        .fuse(task, n, task)
+        .parallel(task)
+        .vectorize(col)
+        .unroll(channel);
+    w_pass.compute_at(output, col_block).reorder(c, x, y, n).vectorize(c).unroll(x);
+    h_pass.compute_at(output, task)
+        .reorder_storage(c, x, y, n)
+        .split(x, h_col_block, h_col, block, TailStrategy::GuardWithIf)
+        .reorder(h_col, c, h_col_block, y, n)
+        .vectorize(h_col)
+        .unroll(c);
+}
+
 // GPU schedule: every output element is a thread (schedules/gpu_schedule.h). Fixed-tap passes
 // inline into it: a thread computes its taps^rank products itself, in the same order as the
 // separate passes would, so the sums round alike. Run-time tap passes (area, antialias) keep

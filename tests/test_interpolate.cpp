@@ -266,14 +266,26 @@ TEST(InterpolateLarge, FullTilesAndTails) {
         {InterpolateMode::Trilinear, {1, 2, 6, 8, 20}, {2.0}, false}, {InterpolateMode::Bilinear, {1, 2, 10, 30}, {2.0}, false},
         // Run-time tap counts: x windows inside the input (tap-major weights), and windows
         // wider than a narrow x (position-major weights, gathered).
-        {InterpolateMode::Bicubic, {1, 3, 40, 300}, {0.11}, true},   {InterpolateMode::Area, {2, 2, 90, 3}, {0.05, 1.0}, false}};
+        {InterpolateMode::Bicubic, {1, 3, 40, 300}, {0.11}, true},   {InterpolateMode::Area, {2, 2, 90, 3}, {0.05, 1.0}, false},
+        // Planar bilinear on 8 or more channels, with W scales other than 2 and 1/2: the
+        // channel-block variant (blocks of 8, the last overlapping when C % 8 != 0; column
+        // blocks likewise), up- and downsampling, and linear-tap antialias and area.
+        {InterpolateMode::Bilinear, {1, 64, 40, 48}, {0.75}, false}, {InterpolateMode::Bilinear, {2, 11, 13, 9}, {1.5}, false},
+        {InterpolateMode::Bilinear, {1, 8, 8, 8}, {1.0 / 3.0, 2.05}, false}, {InterpolateMode::Bilinear, {1, 20, 37, 70}, {120.0 / 88.0}, false},
+        {InterpolateMode::Bilinear, {1, 16, 23, 41}, {0.9999}, false}, {InterpolateMode::Bilinear, {1, 9, 31, 17}, {0.6}, true},
+        {InterpolateMode::Area, {1, 12, 30, 45}, {0.8}, false}};
     for (const Big &b : cases) {
         for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
-            InterpolateOptions o;
-            o.mode = b.mode;
-            o.scale_factor = b.scale;
-            o.antialias = b.antialias;
-            EXPECT_EQ(check_case(b.in, layout, o), "");
+            for (std::optional<bool> corners : {std::optional<bool>(), std::optional<bool>(true)}) {
+                if (corners && !is_interpolating(b.mode)) continue;
+                if (corners && b.antialias) continue;  // covered by the sweep; keeps this test short
+                InterpolateOptions o;
+                o.mode = b.mode;
+                o.scale_factor = b.scale;
+                o.antialias = b.antialias;
+                o.align_corners = corners;
+                EXPECT_EQ(check_case(b.in, layout, o), "");
+            }
         }
     }
 }
