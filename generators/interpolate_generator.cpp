@@ -72,9 +72,10 @@ public:
     // schedule specialises on the step, and Halide turns the strided or halved index into
     // dense loads and shuffles.
     Input<int32_t> x_step_num{"x_step_num"}, x_step_den{"x_step_den"}, x_offset{"x_offset"};
-    // Run-time tap count only: non-zero when every x window lies inside the input (the runtime
-    // slides border windows inwards, with zero weights) and the weight table is tap-major, so
-    // the x pass can run along the taps with dense loads instead of gathering across outputs.
+    // Non-zero when every x window lies inside the input (the runtime slides border windows
+    // inwards, with zero weights). Run-time tap counts then have a tap-major weight table and
+    // run along the taps with dense loads instead of gathering across outputs; channel-block
+    // variants clamp only each window's start.
     Input<int32_t> x_taps_in_range{"x_taps_in_range"};
     Output<Buffer<float>> out{"out"};
 
@@ -115,7 +116,7 @@ public:
             _halide_user_assert(rank == 2 && y_first && layout == Layout::Planar && taps > 0)
                 << "channel_blocks needs a planar 2-D variant with fixed taps and the H pass first";
             const Expr rows = select(rows_per_tile > 0, rows_per_tile, knobs.block_rows);
-            schedule_interpolate_channel_blocks(knobs, rows, dims, passes, out);
+            schedule_interpolate_channel_blocks(knobs, rows, x_taps_in_range, dims, passes, out);
             return;
         }
         const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank, layout == Layout::ChannelsLast));
@@ -154,7 +155,9 @@ private:
                 // which would keep Halide 14 from merging the schedule's strided stores. Rows
                 // are clamped to the bracket outright (equal to clamping to the input, since
                 // the bracket holds every tap); columns need none, as tiles span whole rows.
-                at[d] = d > 0 ? clamp(first + k, lo, hi) : clamp(first + k, 0, last);
+                // Columns whose windows the runtime placed inside the input clamp only the start.
+                const Expr column = select(x_taps_in_range != 0, clamp(first, 0, last + 1 - taps) + k, clamp(first + k, 0, last));
+                at[d] = d > 0 ? clamp(first + k, lo, hi) : column;
             } else {
                 at[d] = unsafe_promise_clamped(select(in_range, first + k, clamp(first + k, 0, last)), lo, hi);
             }

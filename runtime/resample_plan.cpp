@@ -264,9 +264,10 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
     const int taps = plan.variant_taps ? plan.variant_taps : max_count;
     plan.taps = taps;
     if (plan.variant_taps > 0) find_x_step(&all[0], taps, axes[0].in_size, &plan);
-    // Run-time taps: slide x's border windows inside the input, so the kernel can load each
-    // window densely, and store the weights tap-major for it.
-    if (plan.variant_taps == 0 && taps <= axes[0].in_size) {
+    // Slide x's border windows inside the input (unless an affine step anchors them), so that
+    // kernels may read x taps without a clamp: run-time taps load each window densely (with
+    // the weights stored tap-major), channel-block variants clamp only each window's start.
+    if ((plan.variant_taps == 0 || plan.x_step_den == 0) && taps <= axes[0].in_size) {
         const int64_t last_start = axes[0].in_size - taps;
         plan.x_taps_in_range = anchor_taps(&all[0], taps, axes[0].in_size, [&](int64_t o) {
             return std::clamp<int64_t>(all[0].start[o], 0, last_start);
@@ -278,8 +279,9 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
     plan.tap_start.assign(rank * longest, 0);
     plan.tap_count.assign(rank * longest, 0);
     plan.tap_weight.assign((size_t)rank * taps * longest, 0.f);
-    plan.weight_position_stride = plan.x_taps_in_range ? taps : 1;
-    plan.weight_tap_stride = plan.x_taps_in_range ? 1 : (int)longest;
+    const bool tap_major = plan.variant_taps == 0 && plan.x_taps_in_range;
+    plan.weight_position_stride = tap_major ? taps : 1;
+    plan.weight_tap_stride = tap_major ? 1 : (int)longest;
 
     for (int d = 0; d < rank; d++) {
         const AxisSpec &a = axes[d];

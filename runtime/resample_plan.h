@@ -36,8 +36,8 @@ struct ResamplePlan {
     // Axis 0's first tap as floor((x_step_num * o + x_offset) / x_step_den), when it is one
     // (x_step_den == 0 otherwise); tap_start and tap_weight are anchored on it then.
     int x_step_num = 0, x_step_den = 0, x_offset = 0;
-    // Run-time tap count: whether axis 0's windows all lie inside the input (then tap_weight is
-    // tap-major). tap_weight[axis][position][tap] sits at axis*taps*positions +
+    // Whether axis 0's windows all lie inside the input (with a run-time tap count, tap_weight
+    // is then tap-major). tap_weight[axis][position][tap] sits at axis*taps*positions +
     // position*weight_position_stride + tap*weight_tap_stride.
     int x_taps_in_range = 0;
     int weight_position_stride = 1, weight_tap_stride = 1;

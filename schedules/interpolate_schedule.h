@@ -153,6 +153,7 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
 //     channels with the columns unrolled, stored column-innermost (the transposition out).
 //  4. The output copies those column vectors, channel by channel.
 inline void schedule_interpolate_channel_blocks(const InterpolateCpuKnobs &knobs, const Halide::Expr &tile_rows,
+                                                const Halide::Expr &x_taps_in_range,
                                                 const std::vector<Halide::Var> &dims,
                                                 const std::vector<Halide::Func> &passes,
                                                 Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
@@ -172,6 +173,7 @@ inline void schedule_interpolate_channel_blocks(const InterpolateCpuKnobs &knobs
         .vectorize(col)
         .unroll(channel);
     w_pass.compute_at(output, col_block).reorder(c, x, y, n).vectorize(c).unroll(x);
+    output.specialize(x_taps_in_range != 0);  // the W pass's windows need no clamp per tap
     h_pass.compute_at(output, task)
         .reorder_storage(c, x, y, n)
         .split(x, h_col_block, h_col, block, TailStrategy::GuardWithIf)
