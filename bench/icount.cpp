@@ -88,6 +88,7 @@ const std::vector<Case> &cases() {
         {"interp_bilinear_nhwc_1x16x64x64_x2", [] { return interpolate_case({1, 16, 64, 64}, scaled(M::Bilinear, 2), true); }},
         {"interp_bilinear_nchw_1x16x64x64_x0.75", [] { return interpolate_case({1, 16, 64, 64}, scaled(M::Bilinear, 0.75), false); }},
         {"interp_bilinear_nchw_1x16x64x64_x1.5", [] { return interpolate_case({1, 16, 64, 64}, scaled(M::Bilinear, 1.5), false); }},
+        {"interp_bicubic_nchw_1x8x48x48_x1.5", [] { return interpolate_case({1, 8, 48, 48}, scaled(M::Bicubic, 1.5), false); }},
         {"interp_bicubic_nchw_1x8x48x48_x2", [] { return interpolate_case({1, 8, 48, 48}, scaled(M::Bicubic, 2), false); }},
         {"interp_area_nchw_1x3x135x240_to28", [] {
              hup::InterpolateOptions o;

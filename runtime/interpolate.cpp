@@ -256,13 +256,13 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     const int taps = tables.variant_taps;
     const bool planar = detail::unit_stride(input, rank - 1) && detail::unit_stride(output, rank - 1);
     const bool channels_last = !planar && rank >= 4 && detail::unit_stride(input, 1) && detail::unit_stride(output, 1);
-    // Planar 2-D linear without an affine x step, on 8 or more channels and output columns:
+    // Planar 2-D linear or cubic without an affine x step, on 8 or more channels and columns:
     // the W pass on blocks of 8 channels as vector lanes (H first, whichever way H scales),
     // which beats gathering along W. The block is the variant's `channel_block`. Otherwise,
     // planar 2-D with shrinking H and fixed taps: the H pass first, so the W pass (the one
     // that gathers) runs on the output's rows only.
     constexpr int64_t kChannelBlock = 8;
-    const bool channel_blocks = !channels_last && spatial == 2 && taps == 2 && tables.x_step_den == 0 &&
+    const bool channel_blocks = !channels_last && spatial == 2 && (taps == 2 || taps == 4) && tables.x_step_den == 0 &&
                                 input.sizes[1] >= kChannelBlock && axes[0].out_size >= kChannelBlock;
     const bool y_first =
         channel_blocks || (!channels_last && spatial == 2 && taps > 0 && axes[1].out_size < axes[1].in_size);
