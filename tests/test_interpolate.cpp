@@ -1,9 +1,11 @@
 // Differential tests: hup::interpolate against torch.nn.functional.interpolate (libtorch 1.13),
 // computed in this process on the same input.
+#include <atomic>
 #include <iostream>
 #include <random>
 #include <sstream>
 
+#include "HalideRuntime.h"
 #include "torch_oracle.h"
 
 namespace F = torch::nn::functional;
@@ -288,6 +290,44 @@ TEST(InterpolateLarge, FullTilesAndTails) {
             }
         }
     }
+}
+
+// The SSE4.1 fallback of every multi-target variant: Halide's run-time dispatch is told that
+// this CPU has no AVX, so the last (plain x86-64-sse41) object runs. (The AVX-512 objects run
+// only on a machine that has it.)
+std::atomic<int> avx_refusals{0};
+int sse41_only(int count, const uint64_t *features) {
+    for (int bit : {halide_target_feature_avx, halide_target_feature_avx2, halide_target_feature_fma,
+                    halide_target_feature_f16c, halide_target_feature_avx512}) {
+        if (bit / 64 < count && (features[bit / 64] >> (bit % 64)) & 1) {
+            avx_refusals++;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+TEST(InterpolateFallbackTarget, Sse41MatchesTorch) {
+    hup_test::silence_torch_warnings();
+    torch::manual_seed(5);
+    const halide_can_use_target_features_t previous = halide_set_custom_can_use_target_features(sse41_only);
+    struct Case { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; };
+    const std::vector<Case> cases = {
+        {InterpolateMode::Bilinear, {1, 16, 40, 48}, {0.75}}, {InterpolateMode::Bilinear, {1, 11, 13, 9}, {1.5}},
+        {InterpolateMode::Bicubic, {1, 9, 20, 30}, {1.7}},    {InterpolateMode::Bilinear, {2, 3, 20, 33}, {2.0}},
+        {InterpolateMode::Nearest, {1, 5, 17, 33}, {0.6}},    {InterpolateMode::Area, {1, 4, 30, 51}, {0.3}},
+        {InterpolateMode::Trilinear, {1, 3, 6, 8, 20}, {1.4}}, {InterpolateMode::Linear, {2, 5, 77}, {0.7}}};
+    for (const Case &c : cases) {
+        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
+            if (layout == Layout::ChannelsLast && c.in.size() == 3) continue;
+            InterpolateOptions o;
+            o.mode = c.mode;
+            o.scale_factor = c.scale;
+            EXPECT_EQ(check_case(c.in, layout, o), "");
+        }
+    }
+    halide_set_custom_can_use_target_features(previous);
+    EXPECT_GT(avx_refusals.load(), 0) << "the dispatch never asked: the fallback did not run";
 }
 
 }  // namespace
