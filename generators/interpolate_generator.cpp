@@ -112,14 +112,14 @@ public:
         knobs.inline_taps = inline_taps;
         knobs.channel_block = channel_block;
         knobs.block_rows = block_rows;
+        const int default_rows = channel_blocks ? knobs.block_rows : knobs.rows(rank, layout == Layout::ChannelsLast);
+        const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, default_rows);
         if (channel_blocks) {
             _halide_user_assert(rank == 2 && y_first && layout == Layout::Planar && taps > 0)
                 << "channel_blocks needs a planar 2-D variant with fixed taps and the H pass first";
-            const Expr rows = select(rows_per_tile > 0, rows_per_tile, knobs.block_rows);
-            schedule_interpolate_channel_blocks(knobs, rows, x_taps_in_range, dims, passes, out);
+            schedule_interpolate_channel_blocks(knobs, tile_rows_now, x_taps_in_range, dims, passes, out);
             return;
         }
-        const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, knobs.rows(rank, layout == Layout::ChannelsLast));
         // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
         const std::vector<Expr> x_steps = {x_step_den == 0, x_step_num == 1 && x_step_den == 2,
                                            x_step_num == 2 && x_step_den == 1};

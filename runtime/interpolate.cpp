@@ -6,6 +6,7 @@
 
 #include "device.h"
 #include "hup/hup.h"
+#include "interpolate_knobs.h"  // InterpolateCpuKnobs::channel_block
 #include "interpolate_variants.h"
 #include "resample_plan.h"
 #include "tensor_check.h"
@@ -258,12 +259,12 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     const bool channels_last = !planar && rank >= 4 && detail::unit_stride(input, 1) && detail::unit_stride(output, 1);
     // Planar 2-D linear or cubic without an affine x step, on 8 or more channels and columns:
     // the W pass on blocks of 8 channels as vector lanes (H first, whichever way H scales),
-    // which beats gathering along W. The block is the variant's `channel_block`. Otherwise,
+    // which beats gathering along W. Otherwise,
     // planar 2-D with shrinking H and fixed taps: the H pass first, so the W pass (the one
     // that gathers) runs on the output's rows only.
-    constexpr int64_t kChannelBlock = 8;
+    const int64_t block = InterpolateCpuKnobs{}.channel_block;  // the compiled block (one definition)
     const bool channel_blocks = !channels_last && spatial == 2 && (taps == 2 || taps == 4) && tables.x_step_den == 0 &&
-                                input.sizes[1] >= kChannelBlock && axes[0].out_size >= kChannelBlock;
+                                input.sizes[1] >= block && axes[0].out_size >= block;
     const bool y_first =
         channel_blocks || (!channels_last && spatial == 2 && taps > 0 && axes[1].out_size < axes[1].in_size);
     const detail::InterpolateKernel kernel =
