@@ -11,7 +11,7 @@ namespace hup {
 
 // The pooling schedules' tunable choices, with their defaults.
 struct PoolCpuKnobs {
-    int strip_rows = 8;           // max_pool 2-D: output rows per parallel strip (3-D: one slice)
+    int strip_rows = 64;          // max_pool 2-D: output rows per parallel strip (3-D: one slice)
     int unpool_pixel_block = 64;  // channels_last max_unpool: pixels per parallel task
 };
 
@@ -23,7 +23,7 @@ struct PoolCpuKnobs {
 // partitioning keeps its tests out of the steady state.
 inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, const std::vector<Halide::Var> &dims,
                                   const Halide::RDom &tap, const std::vector<Halide::Expr> &kernel,
-                                  const Halide::Expr &stride_x, const std::vector<Halide::Func> &first_inside_tables, Halide::Func best,
+                                  const Halide::Expr &stride_x, const std::vector<Halide::Func> &first_inside_tables, Halide::Func padded, Halide::Func best,
                                   Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                   Halide::GeneratorOutput<Halide::Buffer<>> &out, const PoolCpuKnobs &knobs = {}) {
     using namespace Halide;
@@ -54,6 +54,14 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     // Parallel loops nest rather than fuse: through a fused loop Halide bounds the channel
     // (or batch) of `best` by its whole range instead of a point, and allocates on the heap.
     output.parallel(strip);
+    if (!channels_last) {
+        // The input rows a row of outputs reads, copied once into a buffer of the pipeline's
+        // own: strided loads from an external buffer may not read past what is needed, so
+        // Halide assembles each tap's every-other-element vector lane by lane; from its own
+        // buffer it loads dense vectors and shares them between the taps.
+        padded.store_at(output, rank == 2 ? strip : rows).compute_at(output, rank == 2 ? rows : dims[1])
+            .vectorize(padded.args()[0], lanes, TailStrategy::GuardWithIf);
+    }
     if (!channels_last) output.parallel(c);
     // Within it, planar windows step by a known stride: dense loads (and a deinterleave)
     // rather than gathers.
