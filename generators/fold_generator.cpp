@@ -29,14 +29,27 @@ public:
 
     void generate() {
         const Var bx("bx"), by("by"), kj("kj"), ki("ki"), c("c"), n("n");
-        Func padded = BoundaryConditions::constant_exterior(
-            in, 0.0f, {{0, in.dim(0).extent()}, {0, in.dim(1).extent()}, {Expr(), Expr()}, {Expr(), Expr()}});
+        const bool gpu = get_target().has_gpu_feature();
+        Func padded("padded");
+        RDom row(0, in.dim(0).extent(), "row");
+        if (gpu) {
+            padded = BoundaryConditions::constant_exterior(
+                in, 0.0f, {{0, in.dim(0).extent()}, {0, in.dim(1).extent()}, {Expr(), Expr()}, {Expr(), Expr()}});
+        } else {
+            // On the CPU the padded rows are built in a buffer of the pipeline's own: zeros,
+            // then the image row over them. Every block row then reads plain (or every-other)
+            // vectors from it, instead of gathering lane by lane where it meets the padding.
+            const Var x("x"), y("y");
+            padded(x, y, c, n) = 0.0f;
+            padded(row, y, c, n) = select(y >= 0 && y < in.dim(1).extent(),
+                                          in(row, clamp(y, 0, in.dim(1).extent() - 1), c, n), 0.0f);
+        }
         out(bx, by, kj, ki, c, n) =
             padded(bx * stride_x - padding_x + kj * dilation_x, by * stride_y - padding_y + ki * dilation_y, c, n);
-        if (get_target().has_gpu_feature()) {
+        if (gpu) {
             schedule_unfold_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, {bx, by, kj, ki, c, n}, in, out);
         } else {
-            schedule_unfold_cpu(get_target(), {bx, by, kj, ki, c, n}, stride_x, in, out);
+            schedule_unfold_cpu(get_target(), {bx, by, kj, ki, c, n}, stride_x, padded, row, in, out);
         }
     }
 };

@@ -13,13 +13,15 @@ struct FoldCpuKnobs {
     int strip_rows = 32;  // output rows per parallel task
 };
 
-// unfold: every column row (c, ki, kj) is a strided copy of the image; rows run in parallel,
-// vectors along the block x dim (dense stores), loading with the stride, which is
-// specialised for 1 and 2 (dense loads, or dense loads and a deinterleave; other strides
-// gather). The zero padding is a boundary condition that loop partitioning keeps out of the
-// steady state.
+// unfold: every column row (c, ki, kj) is a strided copy of the image. Per image row a block
+// row reads (one per (by, ki, c)), the zero-padded row is built once in a small buffer, and
+// the kernel columns kj copy from it: vectors along the block x dim (dense stores), loading
+// with the stride, which is specialised for 1 and 2 (dense loads, or dense loads and a
+// deinterleave, which Halide does from a buffer of its own; other strides gather). Kernel
+// rows, channels and images run in parallel.
 inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
-                                const Halide::Expr &stride_x, Halide::GeneratorInput<Halide::Buffer<float, 4>> &in,
+                                const Halide::Expr &stride_x, Halide::Func padded, const Halide::RDom &image_row,
+                                Halide::GeneratorInput<Halide::Buffer<float, 4>> &in,
                                 Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out) {
     using namespace Halide;
     const Var bx = dims[0], by = dims[1], kj = dims[2], ki = dims[3], c = dims[4], n = dims[5];
@@ -27,18 +29,20 @@ inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<
     in.dim(0).set_stride(Expr());
     out.dim(0).set_stride(Expr());
     Func output = out;
-    Var row("row");
+    Var task("task");
     auto recipe = [&](Stage s) {
-        s.vectorize(bx, lanes, TailStrategy::GuardWithIf).fuse(kj, ki, row).fuse(row, c, row).fuse(row, n, row)
-            .parallel(row);
+        s.vectorize(bx, lanes, TailStrategy::GuardWithIf).reorder(bx, kj, by, ki, c, n).fuse(ki, c, task)
+            .fuse(task, n, task).parallel(task);
     };
+    const Var x = padded.args()[0];
+    padded.store_at(output, task).compute_at(output, by).vectorize(x, lanes, TailStrategy::RoundUp);
+    padded.update().vectorize(image_row.x, lanes, TailStrategy::GuardWithIf);
     // Dense buffers (the usual case) get their own loop nests, per common stride.
     Stage dense = output.specialize(in.dim(0).stride() == 1 && out.dim(0).stride() == 1);
     recipe(dense.specialize(stride_x == 1));
     recipe(dense.specialize(stride_x == 2));
     recipe(dense);
     recipe(output);
-    (void)by;
 }
 
 // fold (one phase): strips of 32 rows of every plane run in parallel (long runs of each column
