@@ -112,6 +112,11 @@ const std::vector<Case> &cases() {
              auto out = std::make_shared<Tensor>(std::vector<int64_t>{1, 16, 64, 64});
              return std::function<hup::Status()>([in, out] { return hup::pixel_shuffle(in->view, out->view, 2); });
          }},
+        {"pixel_shuffle_nhwc_1x64x32x32_r2", [] {
+             auto in = std::make_shared<Tensor>(std::vector<int64_t>{1, 64, 32, 32}, true);
+             auto out = std::make_shared<Tensor>(std::vector<int64_t>{1, 16, 64, 64}, true);
+             return std::function<hup::Status()>([in, out] { return hup::pixel_shuffle(in->view, out->view, 2); });
+         }},
     };
     return list;
 }
