@@ -127,7 +127,7 @@ public:
         const int rank = spatial_rank;
         const Var p("p"), c("c"), n("n");
         Region spatial;
-        for (int d = 0; d < rank; d++) spatial.push_back(Range(0, in.dim(d).extent()));
+        for (int d = 0; d < rank; d++) spatial.push_back(Range(in.dim(d).min(), in.dim(d).extent()));  // slabs crop
         RDom element(spatial, "element");
         std::vector<Expr> at;
         for (int d = 0; d < rank; d++) at.push_back(element[d]);
@@ -143,9 +143,12 @@ public:
             return;
         }
         if (layout == Layout::Planar) {
-            // The runtime calls this on a few planes at a time, with a cache-sized output.
+            // The runtime calls this on a few planes at a time, or on a slab of one plane (a
+            // flat range of it, whose indices it has checked to land there), with a
+            // cache-sized output: the clamp is to the output buffer's range.
             out(p, c, n) = 0.0f;
-            out(position, c, n) = in(at);
+            const Expr first = out.dim(0).min(), last = out.dim(0).min() + out.dim(0).extent() - 1;
+            out(clamp(cast<int32_t>(indices(at)), first, last), c, n) = in(at);
         } else {
             // channels_last planes interleave: a whole image is zeroed and scattered into in
             // a buffer, then copied out densely.

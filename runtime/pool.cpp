@@ -286,12 +286,13 @@ Status max_unpool_output_sizes(const std::vector<int64_t> &input_sizes, const Ma
 
 namespace {
 
-// Whether any of `count` indices (`stride` apart) lies outside [0, limit). Signed min and max
-// vectorise (AVX2 where the machine has it: the check reads 8 bytes per input element and
+// The lowest and highest of `count` indices `stride` apart (0 and 0 for none). Signed min and
+// max vectorise (AVX2 where the machine has it: the check reads 8 bytes per input element and
 // must keep up with the kernel).
-__attribute__((target_clones("avx2", "default"), optimize("O3"))) bool out_of_range(const int64_t *row, int64_t count,
-                                                                                     int64_t stride, int64_t limit) {
-    int64_t lo = 0, hi = 0;
+__attribute__((target_clones("avx2", "default"), optimize("O3"))) void index_span(const int64_t *row, int64_t count,
+                                                                                   int64_t stride, int64_t *lowest,
+                                                                                   int64_t *highest) {
+    int64_t lo = count > 0 ? row[0] : 0, hi = lo;
     if (stride == 1) {
         for (int64_t x = 0; x < count; x++) {
             lo = std::min(lo, row[x]);
@@ -303,7 +304,8 @@ __attribute__((target_clones("avx2", "default"), optimize("O3"))) bool out_of_ra
             hi = std::max(hi, row[x * stride]);
         }
     }
-    return lo < 0 || hi >= limit;
+    *lowest = lo;
+    *highest = hi;
 }
 
 // Whether the spatial dims of `t` nest (each stride = the next one's stride times its size),
@@ -317,6 +319,24 @@ bool spatial_nests(const TensorView &t) {
 }
 
 // Finds an index outside [0, plane) (in any (n, c) plane), a plane per task on Halide's pool.
+// Slabs of a plane too large for the caches: `group` outermost input slices at a time, into
+// the flat range of the output plane that their windows cover along that dim (from the slab's
+// first window start to the next slab's; the first slab from 0, the last to the end). When
+// every index of every slab lands in its own range, which max_pool's indices do with kernel
+// <= stride, the slabs are independent: each is unpooled into a cache-sized scratch and
+// streamed out.
+struct UnpoolSlabs {
+    int64_t group = 0;  // input outer slices per slab; 0: the plane is one piece
+    int64_t in_slices = 0, in_slice_size = 0, out_slices = 0, out_slice_size = 0, stride = 1, padding = 0;
+
+    int64_t count() const { return (in_slices + group - 1) / group; }
+    int64_t begin(int64_t j) const {  // the first output element of slab j (j = count(): the end)
+        if (j <= 0) return 0;
+        if (j >= count()) return out_slices * out_slice_size;
+        return std::clamp(j * group * stride - padding, int64_t(0), out_slices) * out_slice_size;
+    }
+};
+
 struct IndexScan {
     const int64_t *data;
     std::vector<int64_t> sizes, strides;
@@ -324,6 +344,8 @@ struct IndexScan {
     bool flat;  // a plane's indices are one strided run
     std::atomic<bool> bad{false};
     std::atomic<int64_t> bad_value{0};
+    UnpoolSlabs slabs;                // with flat runs: also find which planes split into slabs
+    std::vector<char> plane_in_slabs;  // per plane (n * C + c): every slab's indices in its range
 
     static int task(void *, int task_index, uint8_t *closure) {
         IndexScan &scan = *reinterpret_cast<IndexScan *>(closure);
@@ -339,6 +361,23 @@ struct IndexScan {
             size[3 - rank + d] = scan.sizes[d];
             stride[3 - rank + d] = scan.strides[d];
         }
+        if (scan.flat && scan.slabs.group > 0) {
+            const UnpoolSlabs &slabs = scan.slabs;
+            bool in_slabs = true;
+            for (int64_t j = 0; j < slabs.count(); j++) {
+                const int64_t first = j * slabs.group * slabs.in_slice_size;
+                const int64_t count = std::min(slabs.group, slabs.in_slices - j * slabs.group) * slabs.in_slice_size;
+                int64_t lo, hi;
+                index_span(base + first * stride[2], count, stride[2], &lo, &hi);
+                if (lo < 0 || hi >= scan.plane) {
+                    scan.plane_in_slabs[plane_index] = 0;
+                    return report_bad(scan, base + first * stride[2], count, stride[2]);
+                }
+                in_slabs = in_slabs && lo >= slabs.begin(j) && hi < slabs.begin(j + 1);
+            }
+            scan.plane_in_slabs[plane_index] = in_slabs;
+            return 0;
+        }
         if (scan.flat) {
             size[2] *= size[0] * size[1];
             size[0] = size[1] = 1;
@@ -346,13 +385,20 @@ struct IndexScan {
         for (int64_t z = 0; z < size[0]; z++) {
             for (int64_t y = 0; y < size[1]; y++) {
                 const int64_t *row = base + z * stride[0] + y * stride[1];
-                if (!out_of_range(row, size[2], stride[2], scan.plane)) continue;
-                for (int64_t x = 0; x < size[2]; x++) {
-                    if (row[x * stride[2]] < 0 || row[x * stride[2]] >= scan.plane) {
-                        if (!scan.bad.exchange(true)) scan.bad_value = row[x * stride[2]];
-                        return 0;
-                    }
-                }
+                int64_t lo, hi;
+                index_span(row, size[2], stride[2], &lo, &hi);
+                if (lo < 0 || hi >= scan.plane) return report_bad(scan, row, size[2], stride[2]);
+            }
+        }
+        return 0;
+    }
+
+    // Records the first index of the run outside the plane.
+    static int report_bad(IndexScan &scan, const int64_t *row, int64_t count, int64_t stride) {
+        for (int64_t x = 0; x < count; x++) {
+            if (row[x * stride] < 0 || row[x * stride] >= scan.plane) {
+                if (!scan.bad.exchange(true)) scan.bad_value = row[x * stride];
+                break;
             }
         }
         return 0;
@@ -444,7 +490,9 @@ Status max_unpool_on_gpu(Device device, const TensorView &input, const TensorVie
     });
 }
 
-Status check_indices(const TensorView &indices, int64_t plane) {
+// Checks every index against the plane; with `slabs` (group > 0) and flat index planes, also
+// says per plane whether it splits into those slabs (`in_slabs`, else left empty).
+Status check_indices(const TensorView &indices, int64_t plane, const UnpoolSlabs &slabs, std::vector<char> *in_slabs) {
     IndexScan scan;
     scan.data = static_cast<const int64_t *>(indices.data);
     scan.sizes = indices.sizes;
@@ -453,9 +501,33 @@ Status check_indices(const TensorView &indices, int64_t plane) {
     scan.flat = spatial_nests(indices);
     const int64_t planes = indices.sizes[0] * indices.sizes[1];
     if (planes > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
+    if (scan.flat && slabs.group > 0) {
+        scan.slabs = slabs;
+        scan.plane_in_slabs.assign(planes, 0);
+    }
     halide_do_par_for(nullptr, IndexScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
-    if (!scan.bad) return Status::Ok();
-    return bad_index(scan.bad_value.load(), plane);
+    if (scan.bad) return bad_index(scan.bad_value.load(), plane);
+    *in_slabs = std::move(scan.plane_in_slabs);
+    return Status::Ok();
+}
+
+// Slabs for the planar streaming path: planes larger than the chunk the cache holds, 2-D or
+// 3-D, about 128 KB of output per slab.
+UnpoolSlabs unpool_slabs(const TensorView &input, const std::vector<int64_t> &out_sizes, const Window &w,
+                         int64_t chunk_elements) {
+    UnpoolSlabs slabs;
+    const int rank = (int)input.sizes.size();
+    int64_t plane = 1;
+    for (int d = 2; d < rank; d++) plane *= out_sizes[d];
+    if (rank < 4 || plane <= chunk_elements) return slabs;
+    slabs.in_slices = input.sizes[2];
+    slabs.out_slices = out_sizes[2];
+    slabs.in_slice_size = detail::element_count(input.sizes) / (input.sizes[0] * input.sizes[1] * input.sizes[2]);
+    slabs.out_slice_size = plane / out_sizes[2];
+    slabs.stride = w.stride[0];
+    slabs.padding = w.padding[0];
+    slabs.group = std::max<int64_t>(1, (int64_t(32) << 10) / std::max<int64_t>(1, slabs.stride * slabs.out_slice_size));
+    return slabs;
 }
 
 }  // namespace
@@ -481,7 +553,18 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     int64_t plane = 1;
     for (int d = 2; d < rank; d++) plane *= sizes[d];
     if (device != Device::Host) return max_unpool_on_gpu(device, input, indices, output, sizes, plane);
-    s = check_indices(indices, plane);
+    const int64_t chunk_elements = int64_t(64) << 10;  // floats of output a task keeps in the cache
+    const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
+    const std::vector<int64_t> out_strides = detail::strides_of(output);
+    const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && spatial_nests(output);
+    UnpoolSlabs slabs;
+    if (stream && planar_flat && input.sizes[2] > 0) {
+        Window w;
+        parse_window("max_unpool", input.sizes, options.kernel_size, options.stride, options.padding, {}, &w);
+        slabs = unpool_slabs(input, sizes, w, chunk_elements);
+    }
+    std::vector<char> in_slabs;
+    s = check_indices(indices, plane, slabs, &in_slabs);
     if (!s.ok()) return s;
 
     if (!spatial_nests(output)) {
@@ -491,7 +574,6 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     const int dims = rank == 5 ? 5 : 4;
     detail::HalideView in, idx, out;
     unpool_views(input, indices, output, plane, &in, &idx, &out);
-    const std::vector<int64_t> out_strides = detail::strides_of(output);
     using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
     const Kernel kernel = dims == 4 ? (channels_last ? hup_max_unpool_r2_channels_last : hup_max_unpool_r2_planar)
                                     : (channels_last ? hup_max_unpool_r3_channels_last : hup_max_unpool_r3_planar);
@@ -500,16 +582,53 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
             return kernel(user_context, &in.buffer, &idx.buffer, (int32_t)plane, &out.buffer);
         });
     }
-    // Planar, contiguous planes: each task unpools a few planes into a scratch buffer that
-    // stays in the cache, then copies them to the output (streaming when it is large).
-    const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
-    return detail::for_channel_chunks(sizes[0], sizes[1], (int64_t(64) << 10) / plane, [&](int64_t n, int64_t c0, int64_t count) {
+    // Planar, contiguous planes: each task unpools a few planes while they stay in the cache
+    // (the zero fill, then the scatter into it). Outputs larger than the caches go through a
+    // scratch buffer copied out with non-temporal stores, so that the output's lines are not
+    // read before being overwritten; smaller ones are unpooled in place.
+    return detail::for_channel_chunks(sizes[0], sizes[1], chunk_elements / plane, [&](int64_t n, int64_t c0, int64_t count) {
+        detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk = out;
+        in_chunk.crop_planes(n, c0, count);
+        idx_chunk.crop_planes(n, c0, count);
+        float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
+        if (!in_slabs.empty() && in_slabs[n * sizes[1] + c0]) {  // a large plane (count is 1), in slabs
+            int64_t largest = 0;
+            for (int64_t j = 0; j < slabs.count(); j++) largest = std::max(largest, slabs.begin(j + 1) - slabs.begin(j));
+            std::unique_ptr<float[]> scratch(new float[largest]);
+            const int outer = dims - 3;  // the outermost spatial dim of the input views
+            for (int64_t j = 0; j < slabs.count(); j++) {
+                const int64_t begin = slabs.begin(j), end = slabs.begin(j + 1);
+                if (end == begin) continue;  // an empty range: the scan found no index for it
+                detail::HalideView in_slab = in_chunk, idx_slab = idx_chunk, out_slab;
+                const int64_t first = j * slabs.group, slices = std::min(slabs.group, slabs.in_slices - first);
+                for (detail::HalideView *v : {&in_slab, &idx_slab}) {
+                    v->buffer.dim = v->dims;
+                    v->crop(outer, first, slices);
+                }
+                out_slab.init(scratch.get(), 3);
+                out_slab.set(0, end - begin, 1);
+                out_slab.set(1, 1, end - begin);
+                out_slab.set(2, 1, 1);
+                out_slab.dims[0].min = (int32_t)begin;  // the slab's range of the plane
+                out_slab.dims[1].min = (int32_t)c0;
+                out_slab.dims[2].min = (int32_t)n;
+                Status s = detail::run_pipeline("max_unpool", [&](void *user_context) {
+                    return kernel(user_context, &in_slab.buffer, &idx_slab.buffer, (int32_t)plane, &out_slab.buffer);
+                });
+                if (!s.ok()) return s;
+                detail::stream_copy(dst + begin, scratch.get(), end - begin);
+            }
+            return Status::Ok();
+        }
+        if (!stream) {
+            out_chunk.crop_planes(n, c0, count);
+            return detail::run_pipeline("max_unpool", [&](void *user_context) {
+                return kernel(user_context, &in_chunk.buffer, &idx_chunk.buffer, (int32_t)plane, &out_chunk.buffer);
+            });
+        }
         // Per task, not per thread: a thread waiting inside the pipeline's parallel loop may
         // run another chunk meanwhile.
         std::unique_ptr<float[]> scratch(new float[plane * count]);  // uninitialised: the kernel fills it
-        detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk;
-        in_chunk.crop_planes(n, c0, count);
-        idx_chunk.crop_planes(n, c0, count);
         out_chunk.init(scratch.get(), 3);
         out_chunk.set(0, plane, 1);
         out_chunk.set(1, count, plane);
@@ -520,8 +639,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
             return kernel(user_context, &in_chunk.buffer, &idx_chunk.buffer, (int32_t)plane, &out_chunk.buffer);
         });
         if (!s.ok()) return s;
-        float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
-        for (int64_t c = 0; c < count; c++) detail::copy_out(dst + c * out_strides[1], &scratch[c * plane], plane, stream);
+        for (int64_t c = 0; c < count; c++) detail::stream_copy(dst + c * out_strides[1], &scratch[c * plane], plane);
         return Status::Ok();
     });
 }

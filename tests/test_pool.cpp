@@ -1142,6 +1142,49 @@ TEST(PoolStreaming, SmallProblemsMatchTorch) {
     hup::detail::streaming_bytes = saved;
 }
 
+// Planes larger than a task's cache-sized chunk go through the streaming path in slabs of
+// outermost slices (runtime/pool.cpp, UnpoolSlabs) when every index lands in its slab's range:
+// max_pool's with kernel <= stride do; overlapping windows, padding at the slab edges and
+// indices spread over the plane (slabs refused, the whole plane at once) are checked too.
+TEST(PoolStreaming, LargePlanesInSlabs) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(771);
+    const int64_t saved = hup::detail::streaming_bytes;
+    hup::detail::streaming_bytes = 0;
+    for (const std::vector<int64_t> &in : {std::vector<int64_t>{1, 2, 300, 260}, {2, 1, 8, 96, 97}, {1, 2, 5, 120, 130}}) {
+        for (const auto &[k, stride, pad] :
+             {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {2, 2, 1}, {3, 3, 1}, {3, 2, 1}, {1, 2, 0}}) {
+            MaxPoolOptions po;
+            po.kernel_size = {k};
+            po.stride = {stride};
+            po.padding = {pad};
+            const at::Tensor x = torch::rand(in);
+            const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
+            MaxUnpoolOptions o;
+            o.kernel_size = po.kernel_size;
+            o.stride = po.stride;
+            o.padding = po.padding;
+            o.output_size.assign(in.begin() + 2, in.end());
+            std::vector<int64_t> unpooled;
+            if (!hup::max_unpool_output_sizes(tv.sizes().vec(), o, &unpooled).ok()) continue;  // out of range
+            const std::string what = c10::str(c10::IntArrayRef(in), " k", k, " s", stride, " p", pad);
+            EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o))) << what;
+            int64_t plane = 1;
+            for (size_t d = 2; d < in.size(); d++) plane *= in[d];
+            const at::Tensor spread = torch::randint(0, plane, ti.sizes(), at::kLong);
+            EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)))
+                << what << " spread";
+            // The last slice's inputs all on the plane's first element: one slab's index lands
+            // in another's range (and repeats there: the last input wins).
+            at::Tensor moved = ti.clone();
+            moved.select(2, moved.size(2) - 1).fill_(0);
+            EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, moved, o), hup::torch::reference_max_unpool(tv, moved, o)))
+                << what << " moved";
+        }
+    }
+    hup::detail::streaming_bytes = saved;
+}
+
 TEST(MaxUnpoolTorchAdaptor, Allocates) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(750);
