@@ -15,8 +15,9 @@ struct PoolCpuKnobs {
     int unpool_pixel_block = 64;  // channels_last max_unpool: pixels per parallel task
 };
 
-// max_pool: vectors along x (planar: window loads of stride `stride_x`, which Halide
-// deinterleaves from dense loads) or along channels (channels_last: dense loads). The running
+// max_pool: vectors along x (planar: window loads of stride `stride_x` from a copy of the input
+// rows each output row reads, which Halide deinterleaves from dense loads) or along channels
+// (channels_last: dense loads). The running
 // best of a vector lives in registers while the window is scanned; windows of 2 and 3 taps per
 // dim (the usual ones) unroll. Strips of rows (slices in 3-D) of every plane run in parallel.
 // Edges cost nothing extra inside: padding is a boundary condition, and Halide's loop
