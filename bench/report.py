@@ -52,7 +52,10 @@ def load(paths):
     """cases: {suite: [case, ...]} in first-seen order; results: {(suite, case, lib): Result}."""
     cases, results, context, loads = {}, {}, {}, {}
     for path in paths:
-        data = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
+        if not text.strip():
+            continue  # a library with no case in the suites run (Google Benchmark writes nothing)
+        data = json.loads(text)
         context.update(data.get("context", {}))
         background = Path(path).with_suffix(".background")  # written by run_bench.sh
         if background.exists():
