@@ -14,8 +14,8 @@
 // output is viewed flat per plane (the runtime checks that its spatial dims nest), and the
 // runtime has checked every index against the plane before the pipeline runs: the clamp below
 // only tells Halide's bounds inference what it cannot know. Planar outputs are produced a few
-// planes at a time into a buffer that stays in the cache (runtime/pool.cpp), so the zero fill
-// and the scatter never go to memory.
+// planes (or one slab of a large plane) at a time while they stay in the cache, in place or
+// into a scratch the runtime streams out (runtime/pool.cpp).
 #include <limits>
 
 #include "Halide.h"
