@@ -318,7 +318,6 @@ bool spatial_nests(const TensorView &t) {
     return true;
 }
 
-// Finds an index outside [0, plane) (in any (n, c) plane), a plane per task on Halide's pool.
 // Slabs of a plane too large for the caches: `group` outermost input slices at a time, into
 // the flat range of the output plane that their windows cover along that dim (from the slab's
 // first window start to the next slab's; the first slab from 0, the last to the end). When
@@ -337,6 +336,7 @@ struct UnpoolSlabs {
     }
 };
 
+// Finds an index outside [0, plane) (in any (n, c) plane), a plane per task on Halide's pool.
 struct IndexScan {
     const int64_t *data;
     std::vector<int64_t> sizes, strides;
@@ -434,6 +434,19 @@ void unpool_views(const TensorView &input, const TensorView &indices, const Tens
     out->set(0, plane, out_strides[rank - 1]);
     out->set(1, output.sizes[1], out_strides[1]);
     out->set(2, output.sizes[0], out_strides[0]);
+}
+
+// A dense scratch standing for positions [first, first + extent) of planes c0 .. c0 + count - 1
+// of image n: the same coordinates as the output view, so the kernel runs on it unchanged.
+void scratch_view(float *scratch, int64_t first, int64_t extent, int64_t n, int64_t c0, int64_t count,
+                  detail::HalideView *v) {
+    v->init(scratch, 3);
+    v->set(0, extent, 1);
+    v->set(1, count, extent);
+    v->set(2, 1, 1);
+    v->dims[0].min = (int32_t)first;
+    v->dims[1].min = (int32_t)c0;
+    v->dims[2].min = (int32_t)n;
 }
 
 // On a GPU: the index range of every plane first (a kernel; only the ranges come back to the
@@ -577,11 +590,12 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
     const Kernel kernel = dims == 4 ? (channels_last ? hup_max_unpool_r2_channels_last : hup_max_unpool_r2_planar)
                                     : (channels_last ? hup_max_unpool_r3_channels_last : hup_max_unpool_r3_planar);
-    if (channels_last || out_strides[rank - 1] != 1) {
+    auto run = [&](detail::HalideView &in_v, detail::HalideView &idx_v, detail::HalideView &out_v) {
         return detail::run_pipeline("max_unpool", [&](void *user_context) {
-            return kernel(user_context, &in.buffer, &idx.buffer, (int32_t)plane, &out.buffer);
+            return kernel(user_context, &in_v.buffer, &idx_v.buffer, (int32_t)plane, &out_v.buffer);
         });
-    }
+    };
+    if (channels_last || out_strides[rank - 1] != 1) return run(in, idx, out);
     // Planar, contiguous planes: each task unpools a few planes while they stay in the cache
     // (the zero fill, then the scatter into it). Outputs larger than the caches go through a
     // scratch buffer copied out with non-temporal stores, so that the output's lines are not
@@ -590,7 +604,13 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
         detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk = out;
         in_chunk.crop_planes(n, c0, count);
         idx_chunk.crop_planes(n, c0, count);
+        if (!stream) {
+            out_chunk.crop_planes(n, c0, count);
+            return run(in_chunk, idx_chunk, out_chunk);
+        }
         float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
+        // Per task, not per thread: a thread waiting inside the pipeline's parallel loop may
+        // run another chunk meanwhile. Uninitialised: the kernel fills it.
         if (!in_slabs.empty() && in_slabs[n * sizes[1] + c0]) {  // a large plane (count is 1), in slabs
             int64_t largest = 0;
             for (int64_t j = 0; j < slabs.count(); j++) largest = std::max(largest, slabs.begin(j + 1) - slabs.begin(j));
@@ -605,39 +625,16 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
                     v->buffer.dim = v->dims;
                     v->crop(outer, first, slices);
                 }
-                out_slab.init(scratch.get(), 3);
-                out_slab.set(0, end - begin, 1);
-                out_slab.set(1, 1, end - begin);
-                out_slab.set(2, 1, 1);
-                out_slab.dims[0].min = (int32_t)begin;  // the slab's range of the plane
-                out_slab.dims[1].min = (int32_t)c0;
-                out_slab.dims[2].min = (int32_t)n;
-                Status s = detail::run_pipeline("max_unpool", [&](void *user_context) {
-                    return kernel(user_context, &in_slab.buffer, &idx_slab.buffer, (int32_t)plane, &out_slab.buffer);
-                });
+                scratch_view(scratch.get(), begin, end - begin, n, c0, 1, &out_slab);
+                const Status s = run(in_slab, idx_slab, out_slab);
                 if (!s.ok()) return s;
                 detail::stream_copy(dst + begin, scratch.get(), end - begin);
             }
             return Status::Ok();
         }
-        if (!stream) {
-            out_chunk.crop_planes(n, c0, count);
-            return detail::run_pipeline("max_unpool", [&](void *user_context) {
-                return kernel(user_context, &in_chunk.buffer, &idx_chunk.buffer, (int32_t)plane, &out_chunk.buffer);
-            });
-        }
-        // Per task, not per thread: a thread waiting inside the pipeline's parallel loop may
-        // run another chunk meanwhile.
-        std::unique_ptr<float[]> scratch(new float[plane * count]);  // uninitialised: the kernel fills it
-        out_chunk.init(scratch.get(), 3);
-        out_chunk.set(0, plane, 1);
-        out_chunk.set(1, count, plane);
-        out_chunk.set(2, 1, 1);
-        out_chunk.dims[1].min = (int32_t)c0;  // the scratch holds these planes: same coordinates
-        out_chunk.dims[2].min = (int32_t)n;
-        Status s = detail::run_pipeline("max_unpool", [&](void *user_context) {
-            return kernel(user_context, &in_chunk.buffer, &idx_chunk.buffer, (int32_t)plane, &out_chunk.buffer);
-        });
+        std::unique_ptr<float[]> scratch(new float[plane * count]);
+        scratch_view(scratch.get(), 0, plane, n, c0, count, &out_chunk);
+        const Status s = run(in_chunk, idx_chunk, out_chunk);
         if (!s.ok()) return s;
         for (int64_t c = 0; c < count; c++) detail::stream_copy(dst + c * out_strides[1], &scratch[c * plane], plane);
         return Status::Ok();

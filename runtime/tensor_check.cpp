@@ -218,14 +218,6 @@ void stream_copy(float *dst, const float *src, int64_t count) {
     _mm_sfence();
 }
 
-void copy_out(float *dst, const float *src, int64_t count, bool stream) {
-    if (stream) {
-        stream_copy(dst, src, count);
-    } else {
-        std::memcpy(dst, src, count * sizeof(float));
-    }
-}
-
 namespace {
 struct ChannelChunks {
     int64_t channels, chunk, chunks_per_image;

@@ -86,8 +86,6 @@ Status check_halide_addressable(const TensorView &t, const char *name, int eleme
 // which would otherwise be read into the cache before being overwritten.
 void stream_copy(float *dst, const float *src, int64_t count);
 
-// Copies `count` floats: with stream_copy when `stream`, else memcpy.
-void copy_out(float *dst, const float *src, int64_t count, bool stream);
 
 // Outputs of at least this many bytes leave the caches: worth streaming. A variable so that
 // tests can send small problems down the streaming paths.
