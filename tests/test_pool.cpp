@@ -1110,6 +1110,21 @@ TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
     EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)));
 }
 
+// max_pool options and the max_unpool options that undo them, back to the input's size.
+static std::pair<MaxPoolOptions, MaxUnpoolOptions> round_trip_options(const std::vector<int64_t> &in, int64_t kernel,
+                                                                      int64_t stride, int64_t padding) {
+    MaxPoolOptions pool;
+    pool.kernel_size = {kernel};
+    pool.stride = {stride};
+    pool.padding = {padding};
+    MaxUnpoolOptions unpool;
+    unpool.kernel_size = pool.kernel_size;
+    unpool.stride = pool.stride;
+    unpool.padding = pool.padding;
+    unpool.output_size.assign(in.begin() + 2, in.end());
+    return {pool, unpool};
+}
+
 // max_unpool's streaming path (planes produced a few at a time in a scratch, copied out with
 // non-temporal stores) on small problems, with the threshold lowered to 0 for this test, after
 // pooling (whose large-output threshold, if it ever gets one, this covers too).
@@ -1120,20 +1135,12 @@ TEST(PoolStreaming, SmallProblemsMatchTorch) {
     hup::detail::streaming_bytes = 0;
     for (const std::vector<int64_t> &in : {std::vector<int64_t>{2, 3, 9, 10}, {1, 5, 4, 6, 7}, {2, 4, 11}, {1, 3, 40, 37}}) {
         for (const auto &[k, stride, pad] : {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {3, 2, 1}, {3, 1, 1}}) {
-            MaxPoolOptions po;
-            po.kernel_size = {k};
-            po.stride = {stride};
-            po.padding = {pad};
+            const auto [po, o] = round_trip_options(in, k, stride, pad);
             const at::Tensor x = torch::rand(in);
             const auto [v, i] = hup::torch::max_pool(x, po);
             const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
             EXPECT_TRUE(bits_equal(v, tv)) << c10::IntArrayRef(in) << " k" << k << " s" << stride << " p" << pad;
             EXPECT_TRUE(bits_equal(i, ti)) << c10::IntArrayRef(in) << " k" << k << " s" << stride << " p" << pad;
-            MaxUnpoolOptions o;
-            o.kernel_size = po.kernel_size;
-            o.stride = po.stride;
-            o.padding = po.padding;
-            o.output_size.assign(in.begin() + 2, in.end());  // back to the pooled input's size
             std::vector<int64_t> unpooled;
             if (!hup::max_unpool_output_sizes(tv.sizes().vec(), o, &unpooled).ok()) continue;  // out of range
             EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)));
@@ -1154,17 +1161,9 @@ TEST(PoolStreaming, LargePlanesInSlabs) {
     for (const std::vector<int64_t> &in : {std::vector<int64_t>{1, 2, 300, 260}, {2, 1, 8, 96, 97}, {1, 2, 5, 120, 130}}) {
         for (const auto &[k, stride, pad] :
              {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {2, 2, 1}, {3, 3, 1}, {3, 2, 1}, {1, 2, 0}}) {
-            MaxPoolOptions po;
-            po.kernel_size = {k};
-            po.stride = {stride};
-            po.padding = {pad};
+            const auto [po, o] = round_trip_options(in, k, stride, pad);
             const at::Tensor x = torch::rand(in);
             const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
-            MaxUnpoolOptions o;
-            o.kernel_size = po.kernel_size;
-            o.stride = po.stride;
-            o.padding = po.padding;
-            o.output_size.assign(in.begin() + 2, in.end());
             std::vector<int64_t> unpooled;
             if (!hup::max_unpool_output_sizes(tv.sizes().vec(), o, &unpooled).ok()) continue;  // out of range
             const std::string what = c10::str(c10::IntArrayRef(in), " k", k, " s", stride, " p", pad);
@@ -1180,6 +1179,14 @@ TEST(PoolStreaming, LargePlanesInSlabs) {
             moved.select(2, moved.size(2) - 1).fill_(0);
             EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, moved, o), hup::torch::reference_max_unpool(tv, moved, o)))
                 << what << " moved";
+            // An index outside the plane in the last slab: refused, nothing written, as on
+            // every other path (the slab scan reports it).
+            at::Tensor bad = ti.clone();
+            bad.view({-1})[bad.numel() - 1] = plane;
+            const at::Tensor out = torch::full(unpooled, 7.0f);
+            const hup::Status st = hup::torch::max_unpool(tv, bad, out, o);
+            EXPECT_EQ(st.code(), hup::StatusCode::InvalidArgument) << what << ": " << st.message();
+            EXPECT_TRUE(out.eq(7.0f).all().item<bool>()) << what << ": output written";
         }
     }
     hup::detail::streaming_bytes = saved;
