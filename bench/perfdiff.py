@@ -52,7 +52,7 @@ def ratios(path):
             ref = results.get((suite, case, reference))
             if ref and ref.ok:
                 key = f"{suite}/{case}"
-                out[key] = min(out.get(key, float("inf")), r.median / ref.median)
+                out[key] = min(out.get(key, float("inf")), r.time / ref.time)
     return out
 
 

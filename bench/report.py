@@ -5,7 +5,8 @@ Usage: report.py RESULT.json... [-o report.md]
 
 Benchmarks are named <suite>/<case>/<library>/... (suites: interp, deconv, inverse; deconv/peak/fma_peak
 is the FMA peak, not a case); each was run with --benchmark_repetitions, and every time below is
-the median of the repetitions' real times. Only the standard library.
+the fastest round's median of the repetitions' real times (a round is one result file: one
+process, one library). Only the standard library.
 """
 import argparse
 import json
@@ -21,31 +22,54 @@ ONEDNN_CONFIGS = ["onednn", "onednn_any"]
 PEAK = ("peak", "fma_peak")  # deconv/peak/fma_peak
 MS_PER_UNIT = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 NONE = "—"
+# How every table's times and spreads are made (bench/run_bench.sh runs the rounds).
+TIMING = ("Each library is timed in its own process, once per round (the libraries in turn, in reverse order "
+          "every other round); a time is the fastest round's median of its repetitions (ms, real time), since "
+          "the VM's other tenants only ever slow a round down. ")
+SPREAD = ("\"spread\" says how far repeated measurements disagree, for hup and for the worst library of the row: "
+          "(max - min) / min of the rounds' medians, or with one round (max - min) / median of its repetitions.")
 
 
 class Result:
-    """One (case, library): its repetitions' times in ms, or the error that skipped it."""
+    """One (case, library): its repetitions' times in ms per round (one result file, one process),
+    or the error that skipped it."""
 
     def __init__(self):
-        self.times, self.error, self.bytes, self.diff = [], None, None, None
+        self.rounds, self.error, self.bytes, self.diff = {}, None, None, None
         self.flops, self.peak = None, None  # deconv: flops per call; FMA peak (FLOP/s) measured in-process
+
+    def add(self, round_name, ms):
+        self.rounds.setdefault(round_name, []).append(ms)
+
+    @property
+    def times(self):
+        return [t for ts in self.rounds.values() for t in ts]
 
     @property
     def ok(self):
         return self.error is None and bool(self.times)
 
+    def round_medians(self):
+        return [statistics.median(ts) for ts in self.rounds.values()]
+
     @property
-    def median(self):
-        return statistics.median(self.times)
+    def time(self):
+        """The fastest round's median: other tenants of the VM only ever slow a round down, and
+        every library is measured the same way."""
+        return min(self.round_medians())
 
     @property
     def gflops(self):
-        return self.flops / (self.median * 1e-3) / 1e9 if self.ok and self.flops else None
+        return self.flops / (self.time * 1e-3) / 1e9 if self.ok and self.flops else None
 
     @property
     def spread(self):
-        """(max - min) / median of the repetitions."""
-        return (max(self.times) - min(self.times)) / self.median
+        """How far repeated measurements disagree: with several rounds, (max - min) / min of the
+        rounds' medians; with one, (max - min) / median of its repetitions."""
+        if len(self.rounds) > 1:
+            medians = self.round_medians()
+            return (max(medians) - min(medians)) / min(medians)
+        return (max(self.times) - min(self.times)) / statistics.median(self.times)
 
 
 def load(paths):
@@ -70,7 +94,7 @@ def load(paths):
             if bench.get("error_occurred"):
                 r.error = bench.get("error_message", "error")
                 continue
-            r.times.append(bench["real_time"] * MS_PER_UNIT[bench["time_unit"]])
+            r.add(str(path), bench["real_time"] * MS_PER_UNIT[bench["time_unit"]])
             r.bytes, r.diff = bench.get("bytes"), bench.get("max_abs_diff", bench.get("max_rel_diff"))
             r.flops, r.peak = bench.get("flops"), bench.get("peak_FLOP/s")
     return cases, results, context, loads
@@ -100,7 +124,7 @@ def checks(results, tolerance):
             return NONE
         if not r.ok:
             return "error"
-        return fmt_ms(r.median) + ("" if matches(r) else " ⚠")
+        return fmt_ms(r.time) + ("" if matches(r) else " ⚠")
 
     return matches, cell
 
@@ -136,22 +160,22 @@ def build_table(cases, results, context, peers=PEERS, tolerance_key="tolerance")
     for case in cases:
         hup, copy = results.get((case, "hup")), results.get((case, "copy"))
         valid = {lib: r for lib in peers if (r := results.get((case, lib))) and r.ok and matches(r)}
-        fastest = min(valid, key=lambda lib: valid[lib].median, default=None)
+        fastest = min(valid, key=lambda lib: valid[lib].time, default=None)
         timed = [r for (c, _), r in results.items() if c == case and r.ok]
         row = [f"`{case}`", cell(case, "hup")]
         if hup and hup.ok:
-            row.append(f"{hup.bytes / (hup.median * 1e-3) / 1e9:.1f}" if hup.bytes else NONE)
-            row.append(f"{100 * copy.median / hup.median:.0f}%" if copy and copy.ok else NONE)
+            row.append(f"{hup.bytes / (hup.time * 1e-3) / 1e9:.1f}" if hup.bytes else NONE)
+            row.append(f"{100 * copy.time / hup.time:.0f}%" if copy and copy.ok else NONE)
         else:
             row += [NONE, NONE]
         row += [cell(case, lib) for lib in peers]
         ratio = torch_ratio = None
         if hup and hup.ok and fastest:
-            ratio = valid[fastest].median / hup.median
+            ratio = valid[fastest].time / hup.time
             compared += 1
             wins += ratio >= 1
         if hup and hup.ok and "libtorch" in valid:
-            torch_ratio = valid["libtorch"].median / hup.median
+            torch_ratio = valid["libtorch"].time / hup.time
             vs_torch.append(torch_ratio)
         if several:
             row += [peers[fastest] if fastest else NONE, fmt_ratio(ratio)]
@@ -177,10 +201,10 @@ def build_deconv_table(cases, results, context):
     tolerance = float(context.get("deconv_tolerance", "1e-4"))
     matches, cell = checks(results, tolerance)
 
-    # The peak: the fma_peak phase's median, else the one hup's process measured for itself.
+    # The peak: the fma_peak phase's time, else the one hup's process measured for itself.
     fma = results.get(PEAK)
     peak = fma.gflops if fma and fma.ok else None
-    peak_source = "deconv/peak/fma_peak, median"
+    peak_source = "deconv/peak/fma_peak, fastest round"
     if peak is None:
         in_process = [r.peak for (c, lib), r in results.items() if lib == "hup" and r.peak]
         peak = statistics.median(in_process) / 1e9 if in_process else None
@@ -194,7 +218,7 @@ def build_deconv_table(cases, results, context):
         hup = results.get((case, "hup"))
         hup_ok = bool(hup and hup.ok)
         peers = {lib: r for lib in DECONV_PEERS if (r := results.get((case, lib))) and r.ok and matches(r)}
-        fastest = min(peers, key=lambda lib: peers[lib].median, default=None)
+        fastest = min(peers, key=lambda lib: peers[lib].time, default=None)
         timed = [r for (c, _), r in results.items() if c == case and r.ok]
         row = [f"`{case}`", cell(case, "hup")]
         if hup_ok and hup.gflops:
@@ -204,19 +228,19 @@ def build_deconv_table(cases, results, context):
         row += [cell(case, lib) for lib in DECONV_PEERS]
         ratio = torch_ratio = None
         if hup_ok and fastest:
-            ratio = peers[fastest].median / hup.median
+            ratio = peers[fastest].time / hup.time
             compared += 1
             wins += ratio >= 1
         if hup_ok and "libtorch" in peers:
-            torch_ratio = peers["libtorch"].median / hup.median
+            torch_ratio = peers["libtorch"].time / hup.time
             vs_torch.append(torch_ratio)
-        onednn = [peers[lib].median for lib in ONEDNN_CONFIGS if lib in peers]
+        onednn = [peers[lib].time for lib in ONEDNN_CONFIGS if lib in peers]
         if hup_ok and onednn:
             onednn_compared += 1
-            onednn_wins += hup.median <= min(onednn)
+            onednn_wins += hup.time <= min(onednn)
         if hup_ok and "xnnpack" in peers:
             xnn_compared += 1
-            xnn_close += hup.median <= 1.1 * peers["xnnpack"].median
+            xnn_close += hup.time <= 1.1 * peers["xnnpack"].time
         row += [DECONV_PEERS[fastest] if fastest else NONE, fmt_ratio(ratio), fmt_ratio(torch_ratio)]
         row.append(f"{100 * hup.spread:.1f}% / {100 * max(r.spread for r in timed):.1f}%" if hup_ok else NONE)
         rows.append(row)
@@ -264,19 +288,19 @@ def build_gpu_table(suites, results):
                 if not r.ok:
                     errors.setdefault(GPU_LIBS.get(lib, lib), r.error)
                     return "error" if lib not in GPU_LIBS else "skipped"
-                return fmt_ms(r.median) + ("" if r.diff is None or r.diff < 0 or r.diff <= 1e-3 else " ⚠")
+                return fmt_ms(r.time) + ("" if r.diff is None or r.diff < 0 or r.diff <= 1e-3 else " ⚠")
             cuda, torch = row_results["hup_cuda"], row_results["libtorch"]
             rate = fraction = speedup = NONE
             if cuda and cuda.ok:
                 if cuda.flops:
                     rate = f"{cuda.gflops:.0f} GFLOP/s"
-                    fraction = f"{100 * cuda.flops / (cuda.median * 1e-3) / GPU_FLOPS:.1f}% of 60 TFLOP/s"
+                    fraction = f"{100 * cuda.flops / (cuda.time * 1e-3) / GPU_FLOPS:.1f}% of 60 TFLOP/s"
                 elif cuda.bytes:
-                    bandwidth = cuda.bytes / (cuda.median * 1e-3)
+                    bandwidth = cuda.bytes / (cuda.time * 1e-3)
                     rate = f"{bandwidth / 1e9:.0f} GB/s"
                     fraction = f"{100 * bandwidth / GPU_BANDWIDTH:.1f}% of 3.35 TB/s"
                 if torch and torch.ok:
-                    speedup = fmt_ratio(torch.median / cuda.median)
+                    speedup = fmt_ratio(torch.time / cuda.time)
             lines.append("| " + " | ".join([f"`{suite}/{case}`", ms("hup"), ms("libtorch"), ms("hup_opencl"),
                                             ms("hup_cuda"), rate, fraction, speedup]) + " |")
     if errors:
@@ -308,19 +332,16 @@ def main():
     if cases.get("interp"):
         lines += [
             "", "## hup::interpolate", "",
-            "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
-            "GB/s counts input + output bytes once; \"% of copy\" is a 2-thread memcpy moving as many bytes "
-            "divided by hup's time. Ratios are peer time / hup time (> 1: hup faster). \"spread\" is "
-            "(max - min) / median over the repetitions, for hup and for the worst library of the row. "
-            "libtorch allocates its output on every call; the others write into a preallocated one. "
+            TIMING + "GB/s counts input + output bytes once; \"% of copy\" is a 2-thread memcpy moving as many bytes "
+            "divided by hup's time. Ratios are peer time / hup time (> 1: hup faster). " + SPREAD +
+            " libtorch allocates its output on every call; the others write into a preallocated one. "
             "— : the peer does not compute PyTorch's result for that case.", "",
             *build_table(cases["interp"], suite_results("interp"), context),
         ]
     if cases.get("deconv"):
         lines += [
             "", "## hup::conv_transpose", "",
-            "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
-            "GFLOP/s counts 2 × the true multiply-adds (2·N·C_in·(C_out/groups)·prod(k)·prod(input spatial)); "
+            TIMING + "GFLOP/s counts 2 × the true multiply-adds (2·N·C_in·(C_out/groups)·prod(k)·prod(input spatial)); "
             "\"% of FMA peak\" divides it by a 2-thread loop of independent AVX2 FMAs. Every case has a bias; "
             "weights are PyTorch's contiguous (C_in, C_out/groups, k...). libtorch takes PyTorch's tensors on "
             "every call (whatever weight repacking it does is timed; it also allocates its output); hup "
@@ -329,22 +350,19 @@ def main():
             "any relayout it does is timed. oneDNN: input and output plain in the case's "
             "layout; oneDNN(any): in its preferred layouts, the input reordered once, untimed (and the output "
             "back, untimed). XNNPACK: 2-D NHWC only. Ratios are peer "
-            "time / hup time (> 1: hup faster). \"spread\" is (max - min) / median over the repetitions, for hup "
-            "and for the worst library of the row.", "",
+            "time / hup time (> 1: hup faster). " + SPREAD, "",
             *build_deconv_table(cases["deconv"], suite_results("deconv"), context),
         ]
     if cases.get("inverse"):
         lines += [
             "", "## hup's inverse operators (max_pool with indices, max_unpool, pixel_shuffle/unshuffle, "
             "unfold/fold)", "",
-            "Times are medians of the repetitions (ms, real time), each library timed in its own run. "
-            "GB/s counts every input read once and every output written once (indices as int64); \"% of copy\" "
+            TIMING + "GB/s counts every input read once and every output written once (indices as int64); \"% of copy\" "
             "is a 2-thread memcpy moving as many bytes divided by hup's time. max_unpool's input is max_pool's "
             "values and indices, fold's input unfold's result. hup and libtorch write into preallocated outputs "
             "(libtorch's out= variants: max_pool*_with_indices_out, max_unpool*_out, im2col_out, col2im_out), "
             "except libtorch's pixel_shuffle/unshuffle, which allocate (their out= variant copies a new tensor). "
-            "\"hup vs libtorch\" is libtorch time / hup time (> 1: hup faster). \"spread\" is (max - min) / median "
-            "over the repetitions, for hup and for the worst library of the row.", "",
+            "\"hup vs libtorch\" is libtorch time / hup time (> 1: hup faster). " + SPREAD, "",
             *build_table(cases["inverse"], suite_results("inverse"), context, INVERSE_PEERS, "inverse_tolerance"),
         ]
     gpu_suites = {suite: cs for suite, cs in cases.items()

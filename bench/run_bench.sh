@@ -6,12 +6,13 @@
 # Each library runs in its own process (--benchmark_filter='/<lib>/', every suite: interp/,
 # deconv/ and inverse/, which has only hup, libtorch and copy) so that the thread pools (OpenMP
 # for libtorch, oneDNN, the copy and the FMA peak; Halide's for hup; pthreadpool; OpenCV's) never
-# compete for the cores. Writes OUT_DIR/<lib>.json, OUT_DIR/<lib>.log (console output and the
-# checks against libtorch) and OUT_DIR/report.md.
+# compete for the cores; and every library runs once per round. Writes OUT_DIR/<lib>.r<round>.json,
+# OUT_DIR/<lib>.r<round>.log (console output and the checks against libtorch) and OUT_DIR/report.md.
 # Environment: HUP_BENCH_LIBS (default "hup libtorch onednn onednn_any xnnpack opencv copy fma_peak
 # hup_opencl hup_cuda"; the GPU ones on device tensors, bench/bench_gpu.h),
-# HUP_BENCH_REPETITIONS (3), HUP_BENCH_MIN_TIME (0.5 s per repetition), HUP_BENCH_SLEEP (3 s
-# before each phase, also used to measure whether other processes are busy), HUP_BENCH_ARGS
+# HUP_BENCH_ROUNDS (2), HUP_BENCH_REPETITIONS (3), HUP_BENCH_MIN_TIME (0.5 s per repetition),
+# HUP_BENCH_SLEEP (3 s before each phase, also used to measure whether other processes are
+# busy), HUP_BENCH_ARGS
 # (more Google Benchmark flags), HUP_BENCH_SUITES (a regex of suites to run, e.g. "interp" or
 # "deconv|inverse"; default all).
 set -euo pipefail
@@ -28,7 +29,7 @@ fi
 cmake --build "$build" --target hup_bench >&2
 bin=$build/bench/hup_bench
 mkdir -p "$out"
-rm -f "$out"/*.json "$out"/*.background
+rm -f "$out"/*.json "$out"/*.background "$out"/*.log
 
 # Sleeps $1 seconds and prints the percentage of CPU time used meanwhile (by other processes:
 # this script and the benchmark are idle).
@@ -43,25 +44,42 @@ background_busy() {
 }
 
 export OMP_NUM_THREADS=2  # oneDNN (Debian's uses OpenMP), libtorch and the copy
-for lib in "${libs[@]}"; do
+# One phase: library $1 in round $2, into $out/$1.r$2.json.
+run_phase() {
+  local lib=$1 name=$1.r$2 busy
   busy=$(background_busy "${HUP_BENCH_SLEEP:-3}")
-  echo "$busy" >"$out/$lib.background"
-  echo "== $lib (CPU busy with other processes: $busy%)" >&2
+  echo "$busy" >"$out/$name.background"
+  echo "== $lib, round $2 (CPU busy with other processes: $busy%)" >&2
   ((busy < 10)) || echo "warning: other processes are using the CPUs, timings will be noisy" >&2
   # Libraries timed without OpenMP still call libtorch once per case (the check): passive
   # OpenMP threads then sleep instead of spinning on the cores those libraries time on.
   # (The OpenMP libraries keep libgomp's default.)
-  wait_policy=()
+  local wait_policy=()
   case $lib in hup | hup_opencl | hup_cuda | xnnpack | opencv) wait_policy=(env OMP_WAIT_POLICY=PASSIVE) ;; esac
   "${wait_policy[@]}" "$bin" --benchmark_filter="^(${HUP_BENCH_SUITES:-[a-z]+})/[^/]+/$lib/" \
     --benchmark_repetitions="${HUP_BENCH_REPETITIONS:-3}" \
     --benchmark_min_time="${HUP_BENCH_MIN_TIME:-0.5}" \
-    --benchmark_out="$out/$lib.json" --benchmark_out_format=json \
-    ${HUP_BENCH_ARGS:-} >"$out/$lib.log" 2>&1 || { cat "$out/$lib.log" >&2; exit 1; }
-  grep -E '^(WARNING|ERROR)' "$out/$lib.log" >&2 || true
+    --benchmark_out="$out/$name.json" --benchmark_out_format=json \
+    ${HUP_BENCH_ARGS:-} >"$out/$name.log" 2>&1 || { cat "$out/$name.log" >&2; exit 1; }
+  grep -E '^(WARNING|ERROR)' "$out/$name.log" >&2 || true
+}
+
+# Rounds: every library once per round, in reverse order every other round, so that a slow
+# spell of the VM (its other tenants) lands on different libraries; report.py takes each
+# library's fastest round.
+rounds=${HUP_BENCH_ROUNDS:-2}
+jsons=()
+for ((round = 1; round <= rounds; round++)); do
+  order=("${libs[@]}")
+  if ((round % 2 == 0)); then
+    order=()
+    for ((i = ${#libs[@]} - 1; i >= 0; i--)); do order+=("${libs[i]}"); done
+  fi
+  for lib in "${order[@]}"; do
+    run_phase "$lib" "$round"
+    jsons+=("$out/$lib.r$round.json")
+  done
 done
 
-jsons=()
-for lib in "${libs[@]}"; do jsons+=("$out/$lib.json"); done
 python3 "$root/bench/report.py" "${jsons[@]}" -o "$out/report.md"
 echo "(written to $out/report.md)" >&2
