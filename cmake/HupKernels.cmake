@@ -215,9 +215,9 @@ ${rows}  };
 endfunction()
 
 # hup_add_conv_transpose(rank layout tiles): tiles is channels (output-channel vectors),
-# short (the same, with 4 positions per tile for short rows, and the sum in blocks of 128 input
-# channels: short rows are the first layers of generators, with many), positions (position vectors, for
-# few output channels) or depthwise.
+# short (for short rows: 4 positions x 24 channels per tile, and the sum in blocks of 64 input
+# channels: short rows are the first layers of generators, with many), short16 (the same with
+# 16 channels), positions (position vectors, for few output channels) or depthwise.
 function(hup_add_conv_transpose rank layout tiles)
   math(EXPR dims "${rank} + 3")
   set(name hup_conv_transpose_r${rank}_${layout}_${tiles})
@@ -227,7 +227,9 @@ function(hup_add_conv_transpose rank layout tiles)
     set(params tiling=channels depthwise=false reduction_block=128)
   endif ()
   if (tiles STREQUAL "short")
-    set(params tiling=channels depthwise=false position_block=4 reduction_block=128)
+    set(params tiling=channels depthwise=false channel_block=24 position_block=4 reduction_block=64)
+  elseif (tiles STREQUAL "short16")
+    set(params tiling=channels depthwise=false channel_block=16 position_block=4 reduction_block=64)
   elseif (tiles STREQUAL "positions")
     set(params tiling=positions depthwise=false)
   elseif (tiles STREQUAL "depthwise")

@@ -394,14 +394,21 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
                                : position_tiles ? ConvTransposeTiles::Positions
                                                 : ConvTransposeTiles::Channels;
     if (tiles == ConvTransposeTiles::Channels && spatial == 2) {
-        // Rows of 4 or 8 (a DCGAN's first layers) fill tiles of 4 positions better than of 6;
-        // smaller tiles lose a little to fewer accumulators (hence the 1.2).
+        // Rows of 4 or 8 (a DCGAN's first layers) fill tiles of 4 positions better than of 6.
+        // The cost of each tiling: the positions and channels its whole tiles compute, x 1.2
+        // for 16 x 4 tiles, which have 8 accumulators where the others have 12 (too few to
+        // hide the FMAs' latency).
         const int64_t row = (p.out[1] + p.stride[1] - 1) / p.stride[1];
-        if (round_up(row, 4) * 12 < round_up(row, 6) * 10) tiles = ConvTransposeTiles::Short;
+        const int64_t channels_cost = round_up(row, 6) * round_up(cog, 16) * 10;
+        const int64_t short_cost = round_up(row, 4) * round_up(cog, 24) * 10;
+        const int64_t short16_cost = round_up(row, 4) * round_up(cog, 16) * 12;
+        if (std::min(short_cost, short16_cost) < channels_cost) {
+            tiles = short_cost <= short16_cost ? ConvTransposeTiles::Short : ConvTransposeTiles::Short16;
+        }
     }
     const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, channels_last, tiles);
     if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
-    static const char *const tile_names[] = {"channels", "short", "positions", "depthwise"};  // ConvTransposeTiles order
+    static const char *const tile_names[] = {"channels", "short", "short16", "positions", "depthwise"};  // ConvTransposeTiles order
     detail::note_variant([&] {
         return "hup_conv_transpose_r" + std::to_string(spatial) + (channels_last ? "_channels_last_" : "_planar_") +
                tile_names[static_cast<int>(tiles)];

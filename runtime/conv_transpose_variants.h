@@ -12,10 +12,11 @@ using ConvTransposeKernel = int (*)(const void *user_context, halide_buffer_t *i
                                     int32_t in_offset_y, int32_t tap_step_y, int32_t in_offset_z,
                                     int32_t tap_step_z, halide_buffer_t *out);
 
-// What a variant's register tiles hold (see schedules/conv_transpose_schedule.h): output-channel
-// vectors x 6 positions (Channels) or x 4 (Short, for rows of 4 or 8), position vectors x
-// 3 output channels (Positions), or one channel per group (Depthwise).
-enum class ConvTransposeTiles { Channels, Short, Positions, Depthwise };
+// What a variant's register tiles hold (see schedules/conv_transpose_schedule.h): 16 output
+// channels (2 vectors) x 6 positions (Channels); for rows of 4 or 8, 24 channels x 4 positions
+// (Short) or 16 x 4 (Short16, where 24-channel tiles would mostly compute padding); position
+// vectors x 3 output channels (Positions), or one channel per group (Depthwise).
+enum class ConvTransposeTiles { Channels, Short, Short16, Positions, Depthwise };
 
 // Returns null when no such variant is built.
 ConvTransposeKernel find_conv_transpose_kernel(int spatial_rank, bool channels_last, ConvTransposeTiles tiles);

@@ -6,11 +6,11 @@
 namespace hup {
 
 // The runtime pads the packed weights' and bias's output channels (groups, for depthwise) to
-// a multiple of this; channel blocks must divide it.
-constexpr int kConvChannelPad = 16;
+// a multiple of this; channel blocks (16, and 24 for short rows) must divide it.
+constexpr int kConvChannelPad = 48;
 
 struct ConvTransposeCpuKnobs {
-    int channel_block = 16;  // channels_last: output channels per register tile (divides 16)
+    int channel_block = 16;  // channels_last: output channels per register tile (divides kConvChannelPad)
     int position_block = 0;  // positions per register tile (planar: vectors); 0: fill the registers
     int task_rows = 0;       // output rows (slices, 1-D: tiles) per parallel task; 0: default
     int channel_tiles_per_task = 4;  // channel tiles a parallel task runs over one input copy

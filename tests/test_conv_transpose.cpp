@@ -59,8 +59,8 @@ const char *grouping_name(Grouping g) {
 
 void PrintTo(Grouping g, std::ostream *os) { *os << grouping_name(g); }  // for gtest's messages
 
-// hup's kernels tile 8-lane vectors into blocks of up to 16 channels (kConvChannelPad); the
-// counts are below and above that, and mostly not multiples of 8, so tails run. Grouped
+// hup's kernels tile 8-lane vectors into blocks of 16 channels (24 for short rows); the
+// counts are below and above those, and mostly not multiples of 8, so tails run. Grouped
 // includes a channel multiplier (groups == C_in, C_out = 2 * C_in), which is not hup's
 // depthwise kernel.
 std::vector<Channels> channel_configs(Grouping g) {
@@ -502,10 +502,11 @@ TEST(ConvTransposeCommon, TypicalLayers) {
         {{2, 24, 4, 5, 6}, {24, 17, 2, 2, 2}, 2, 0, 0, 1},   // 3-D kernel 2 stride 2
         {{1, 17, 6, 5, 4}, {17, 9, 3, 3, 3}, 1, 1, 0, 1},    // 3-D kernel 3 stride 1
         {{2, 8, 5, 4, 3}, {8, 16, 3, 3, 3}, 2, 1, 1, 1},     // 3-D kernel 3 stride 2
-        // DCGAN's first layers: many input channels (more than one 128-channel block of the
-        // sum) and short rows of 4 or 8 outputs per phase.
+        // DCGAN's first layers: many input channels (more than one 64-channel block of the
+        // sum) and short rows of 4 or 8 outputs per phase, in tiles of 24 channels (16 for 32).
         {{2, 150, 1, 1}, {150, 40, 4, 4}, 1, 0, 0, 1},      // 1x1 -> 4x4
         {{2, 200, 4, 4}, {200, 24, 4, 4}, 2, 1, 0, 1},      // 4x4 -> 8x8
+        {{2, 150, 4, 4}, {150, 32, 4, 4}, 2, 1, 0, 1},      // 4x4 -> 8x8, 16-channel tiles
         {{1, 136, 8, 3}, {136, 17, 4, 4}, 2, 1, 0, 1},      // rows of 3, with a tail of channels
         {{2, 160, 9}, {160, 16, 4}, 2, 1, 0, 1},            // 1-D
         {{1, 130, 2, 3, 2}, {130, 9, 2, 2, 2}, 2, 0, 0, 1}};  // 3-D
