@@ -216,8 +216,10 @@ endfunction()
 
 # hup_add_conv_transpose(rank layout tiles): tiles is channels (output-channel vectors),
 # short (for short rows: 4 positions x 24 channels per tile, and the sum in blocks of 64 input
-# channels: short rows are the first layers of generators, with many), short16 (the same with
-# 16 channels), positions (position vectors, for few output channels) or depthwise.
+# channels: short rows are the first layers of generators, with many; tasks of 2 rows, since
+# 4x4 grids make few tasks otherwise: 3 per phase for 256 channels, on 2 threads),
+# short16 (16 channels, 4 rows per task), positions (position vectors, for few output
+# channels) or depthwise.
 function(hup_add_conv_transpose rank layout tiles)
   math(EXPR dims "${rank} + 3")
   set(name hup_conv_transpose_r${rank}_${layout}_${tiles})
@@ -227,7 +229,7 @@ function(hup_add_conv_transpose rank layout tiles)
     set(params tiling=channels depthwise=false reduction_block=128)
   endif ()
   if (tiles STREQUAL "short")
-    set(params tiling=channels depthwise=false channel_block=24 position_block=4 reduction_block=64)
+    set(params tiling=channels depthwise=false channel_block=24 position_block=4 reduction_block=64 task_rows=2)
   elseif (tiles STREQUAL "short16")
     set(params tiling=channels depthwise=false channel_block=16 position_block=4 reduction_block=64)
   elseif (tiles STREQUAL "positions")
