@@ -219,7 +219,8 @@ endfunction()
 # channels: short rows are the first layers of generators, with many; tasks of 2 rows, since
 # 4x4 grids make few tasks otherwise: 3 per phase for 256 channels, on 2 threads),
 # short16 (16 channels, 4 rows per task), positions (position vectors, for few output
-# channels) or depthwise.
+# channels), input_channels (input-channel vectors, for few output channels on channel-dense
+# input) or depthwise.
 function(hup_add_conv_transpose rank layout tiles)
   math(EXPR dims "${rank} + 3")
   set(name hup_conv_transpose_r${rank}_${layout}_${tiles})
@@ -234,6 +235,8 @@ function(hup_add_conv_transpose rank layout tiles)
     set(params tiling=channels depthwise=false channel_block=16 position_block=4 reduction_block=64)
   elseif (tiles STREQUAL "positions")
     set(params tiling=positions depthwise=false)
+  elseif (tiles STREQUAL "input_channels")
+    set(params tiling=input_channels depthwise=false)
   elseif (tiles STREQUAL "depthwise")
     set(params depthwise=true)
   endif ()
@@ -244,10 +247,16 @@ function(hup_add_conv_transpose rank layout tiles)
   else ()
     set(cl false)
   endif ()
-  string(SUBSTRING ${tiles} 0 1 initial)
-  string(TOUPPER ${initial} initial)
-  string(SUBSTRING ${tiles} 1 -1 rest)
-  set(HUP_CONV_TRANSPOSE_VARIANTS ${HUP_CONV_TRANSPOSE_VARIANTS} "${name}:${rank}:${cl}:${initial}${rest}" CACHE INTERNAL "")
+  # The ConvTransposeTiles name: input_channels -> InputChannels.
+  string(REPLACE "_" ";" words ${tiles})
+  set(enum_name "")
+  foreach (word IN LISTS words)
+    string(SUBSTRING ${word} 0 1 initial)
+    string(TOUPPER ${initial} initial)
+    string(SUBSTRING ${word} 1 -1 rest)
+    string(APPEND enum_name ${initial}${rest})
+  endforeach ()
+  set(HUP_CONV_TRANSPOSE_VARIANTS ${HUP_CONV_TRANSPOSE_VARIANTS} "${name}:${rank}:${cl}:${enum_name}" CACHE INTERNAL "")
 endfunction()
 
 # Writes the variant table that runtime/conv_transpose_variants.h declares.

@@ -213,7 +213,9 @@ struct ConvTransposePlan::Impl {
     std::vector<int64_t> weight_sizes;
     ConvTransposeShape shape;  // weight and option fields only
     int64_t cig = 0, cog = 0, pad_channels = 0, pad_groups = 0;
+    int64_t pad_in_channels = 0;  // the packed weights' input channels: cig, or padded for input-channel tiles
     bool depthwise = false;
+    bool input_channel_tiles = false;  // weights packed input-channel innermost
     std::vector<float> bias;         // C_out values (zeros without a bias), for tap-less phases
     std::vector<float> packed_bias;  // (channel within group [padded], group [padded])
     struct Phase {
@@ -261,6 +263,11 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
     plan->depthwise = cig == 1 && cog == 1 && groups > 1;
     plan->pad_channels = plan->depthwise ? 1 : round_up(cog, kConvChannelPad);
     plan->pad_groups = plan->depthwise ? round_up(groups, kConvChannelPad) : groups;
+    // Few output channels (fewer than a vector) in 2-D, on enough input channels that padding
+    // them to whole vectors costs at most a quarter more: tiles of input-channel vectors.
+    plan->input_channel_tiles = spatial == 2 && !plan->depthwise && cog < 8 &&
+                                round_up(cig, kConvInputChannelPad) * 4 <= cig * 5;
+    plan->pad_in_channels = plan->input_channel_tiles ? round_up(cig, kConvInputChannelPad) : cig;
 
     plan->bias.assign(p.out_channels, 0.0f);
     if (bias) {
@@ -294,7 +301,7 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
             phase.tap_count *= phase.axes[d].taps;
         }
         phase.weight_offset = total;
-        total += phase.tap_count * cig * plan->pad_channels * plan->pad_groups;
+        total += phase.tap_count * plan->pad_in_channels * plan->pad_channels * plan->pad_groups;
         plan->phases.push_back(phase);
         int d = spatial - 1;
         for (; d >= 0; d--) {
@@ -306,7 +313,10 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
     plan->packed.assign(total, 0.0f);
 
     // Packed layout, per phase: (channel within group [padded], input channel within group,
-    // taps (last spatial dim fastest), group), or for depthwise (group [padded], taps).
+    // taps (last spatial dim fastest), group), with the two channel dims swapped for
+    // input-channel tiles (input channels padded too), or for depthwise (group [padded], taps).
+    const int64_t co_stride = plan->input_channel_tiles ? plan->pad_in_channels : 1;
+    const int64_t ci_stride = plan->input_channel_tiles ? 1 : plan->pad_channels;
     const std::vector<int64_t> w_strides = detail::strides_of(weight);
     const float *w = static_cast<const float *>(weight.data);
     int64_t kernel_count = 1;
@@ -331,8 +341,9 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
                     dst_phase[tap * plan->pad_groups + g] = src[0];
                     continue;
                 }
-                float *dst = dst_phase + ((g * phase.tap_count + tap) * cig + ci) * plan->pad_channels;
-                for (int64_t co = 0; co < cog; co++) dst[co] = src[co * w_strides[1]];
+                float *dst = dst_phase + (g * phase.tap_count + tap) * plan->pad_in_channels * plan->pad_channels +
+                             ci * ci_stride;
+                for (int64_t co = 0; co < cog; co++) dst[co * co_stride] = src[co * w_strides[1]];
             }
         }
     }
@@ -373,6 +384,14 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     // Register tiles of output-channel vectors, unless there are too few channels to fill one
     // vector. (Narrow tiles of 3 channels read at most round_up(7, 3) = 9 padded channels.)
     const bool position_tiles = cog < 8;
+    if (plan.input_channel_tiles && !detail::unit_stride(input, 1)) {
+        // Input-channel tiles read channel vectors: the input is made channels_last (the
+        // output, a few channels per position, is written in any layout).
+        std::unique_ptr<float[]> in_storage;
+        const TensorView in_cl = detail::channels_last_tensor(input.sizes, &in_storage);
+        status = detail::relayout(input, in_cl);
+        return status.ok() ? run(in_cl, output) : status;
+    }
     if (!channels_last && !position_tiles && !plan.depthwise) {
         // Planar tensors run through the channels_last kernel: its output stores are dense
         // channel vectors, where a planar phase (every stride-th position of C planes whose
@@ -390,9 +409,10 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         return status.ok() ? detail::relayout(out_cl, output) : status;
     }
     using detail::ConvTransposeTiles;
-    ConvTransposeTiles tiles = plan.depthwise ? ConvTransposeTiles::Depthwise
-                               : position_tiles ? ConvTransposeTiles::Positions
-                                                : ConvTransposeTiles::Channels;
+    ConvTransposeTiles tiles = plan.depthwise             ? ConvTransposeTiles::Depthwise
+                               : plan.input_channel_tiles ? ConvTransposeTiles::InputChannels
+                               : position_tiles           ? ConvTransposeTiles::Positions
+                                                          : ConvTransposeTiles::Channels;
     if (tiles == ConvTransposeTiles::Channels && spatial == 2) {
         // Rows of 4 or 8 (a DCGAN's first layers) fill tiles of 4 positions better than of 6.
         // The cost of each tiling: the positions and channels its whole tiles compute, x 1.2
@@ -406,11 +426,12 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
             tiles = short_cost <= short16_cost ? ConvTransposeTiles::Short : ConvTransposeTiles::Short16;
         }
     }
-    const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, channels_last, tiles);
+    const bool kernel_channels_last = channels_last || plan.input_channel_tiles;  // the variant built for it
+    const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, kernel_channels_last, tiles);
     if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
-    static const char *const tile_names[] = {"channels", "short", "short16", "positions", "depthwise"};  // ConvTransposeTiles order
+    static const char *const tile_names[] = {"channels", "short", "short16", "positions", "input_channels", "depthwise"};  // ConvTransposeTiles order
     detail::note_variant([&] {
-        return "hup_conv_transpose_r" + std::to_string(spatial) + (channels_last ? "_channels_last_" : "_planar_") +
+        return "hup_conv_transpose_r" + std::to_string(spatial) + (kernel_channels_last ? "_channels_last_" : "_planar_") +
                tile_names[static_cast<int>(tiles)];
     });
 
@@ -449,9 +470,9 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         }
         detail::HalideView w_buf, out_buf;
         w_buf.init(plan.packed.data() + phase.weight_offset, spatial + 3);
-        int64_t stride = plan.depthwise ? plan.pad_groups : plan.pad_channels * cig;
-        w_buf.set(0, plan.pad_channels, 1);
-        w_buf.set(1, cig, plan.pad_channels);
+        int64_t stride = plan.depthwise ? plan.pad_groups : plan.pad_channels * plan.pad_in_channels;
+        w_buf.set(0, plan.pad_channels, plan.input_channel_tiles ? plan.pad_in_channels : 1);
+        w_buf.set(1, plan.pad_in_channels, plan.input_channel_tiles ? 1 : plan.pad_channels);
         for (int i = 0; i < spatial; i++) {  // Halide tap dim i is PyTorch spatial dim spatial-1-i
             w_buf.set(2 + i, phase.axes[spatial - 1 - i].taps, stride);
             stride *= phase.axes[spatial - 1 - i].taps;

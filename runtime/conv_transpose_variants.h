@@ -15,8 +15,10 @@ using ConvTransposeKernel = int (*)(const void *user_context, halide_buffer_t *i
 // What a variant's register tiles hold (see schedules/conv_transpose_schedule.h): 16 output
 // channels (2 vectors) x 6 positions (Channels); for rows of 4 or 8, 24 channels x 4 positions
 // (Short) or 16 x 4 (Short16, where 24-channel tiles would mostly compute padding); position
-// vectors x 3 output channels (Positions), or one channel per group (Depthwise).
-enum class ConvTransposeTiles { Channels, Short, Short16, Positions, Depthwise };
+// vectors x 3 output channels (Positions); input-channel vectors, 4 positions x 3 output
+// channels of them (InputChannels, weights packed input-channel innermost); or one channel per
+// group (Depthwise).
+enum class ConvTransposeTiles { Channels, Short, Short16, Positions, InputChannels, Depthwise };
 
 // Returns null when no such variant is built.
 ConvTransposeKernel find_conv_transpose_kernel(int spatial_rank, bool channels_last, ConvTransposeTiles tiles);

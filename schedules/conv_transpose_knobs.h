@@ -8,6 +8,9 @@ namespace hup {
 // The runtime pads the packed weights' and bias's output channels (groups, for depthwise) to
 // a multiple of this; channel blocks (16, and 24 for short rows) must divide it.
 constexpr int kConvChannelPad = 48;
+// Input-channel tiles (few output channels): the packed weights' input channels are padded to
+// a multiple of this, the widest vector (AVX-512's 16 floats), with zeros.
+constexpr int kConvInputChannelPad = 16;
 
 struct ConvTransposeCpuKnobs {
     int channel_block = 16;  // channels_last: output channels per register tile (divides kConvChannelPad)

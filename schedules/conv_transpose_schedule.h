@@ -28,10 +28,93 @@
 namespace hup {
 
 // What the register tile vectorises (a GeneratorParam: the loop structure differs).
-enum class Tiling { Channels, Positions };
+enum class Tiling { Channels, Positions, InputChannels };
 
 inline std::map<std::string, Tiling> tiling_names() {
-    return {{"channels", Tiling::Channels}, {"positions", Tiling::Positions}};
+    return {{"channels", Tiling::Channels}, {"positions", Tiling::Positions}, {"input_channels", Tiling::InputChannels}};
+}
+
+// Few output channels (an RGB output layer) on channel-dense input: the register tile
+// vectorises the input channels, the sum's own dense dim, so neither the input nor the
+// output is transposed. Per tap and vector of input channels: one input load per position,
+// one weight load per output channel, and `position_block` x `narrow_channels` products into
+// as many vector sums, whose lanes are added once, after the whole sum.
+//  1. Tiles: `position_block` positions (x) x `narrow_channels` output channels, both
+//     unrolled; tasks are strips of rows x groups, over every image, each image's input rows
+//     copied zero-padded (channels innermost, as read) first.
+//  2. rfactor splits the sum over input channels into `lanes` partial sums (one per lane),
+//     computed per tile; the tile then adds each sum's lanes to the bias.
+// The runtime packs these weights input-channel innermost, with the input channels padded to
+// a multiple of the vector width (zeros), so the vectors need no tail; the padded input
+// reads zero past the last channel.
+inline void schedule_conv_transpose_input_channels(const Halide::Target &target, const ConvTransposeCpuKnobs &knobs,
+                                                   const std::vector<Halide::Var> &dims, const Halide::RDom &r,
+                                                   Halide::Func padded, Halide::Func conv,
+                                                   Halide::GeneratorInput<Halide::Buffer<float>> &in,
+                                                   Halide::GeneratorInput<Halide::Buffer<float>> &weight,
+                                                   Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
+    using namespace Halide;
+    const int rank = (int)dims.size() - 3;
+    const Var x = dims[0], co = dims[rank], g = dims[rank + 1], n = dims[rank + 2];
+    const int lanes = target.natural_vector_size<float>();
+    const int positions = knobs.position_block > 0 ? knobs.position_block : 4;
+    const int channels = knobs.narrow_channels;
+    in.dim(0).set_stride(Expr());
+    in.dim(rank).set_stride(1);
+    out.dim(0).set_stride(Expr());
+    weight.dim(0).set_stride(Expr());
+    weight.dim(1).set_stride(1);
+    weight.dim(1).set_extent(weight.dim(1).extent() / lanes * lanes);  // padded by the runtime
+
+    Func output = out;
+    Var pos_o("pos_o"), pos_i("pos_i"), co_o("co_o"), co_i("co_i"), strip("strip"), row("row"), task("task"),
+        lane("lane");
+    const Var rows_of = rank == 1 ? pos_o : dims[rank - 1];
+    output.split(x, pos_o, pos_i, positions, TailStrategy::GuardWithIf)
+        .split(co, co_o, co_i, channels, TailStrategy::GuardWithIf);
+    std::vector<VarOrRVar> loops = {co_i, pos_i, pos_o};
+    for (int d = 1; d < rank; d++) loops.push_back(dims[d]);
+    loops.push_back(co_o);
+    loops.push_back(n);
+    loops.push_back(g);
+    output.reorder(loops);
+    output.split(rows_of, strip, row, knobs.rows(rank, false), TailStrategy::GuardWithIf);
+    std::vector<VarOrRVar> task_loops;  // a task's loops from its rows out, innermost first
+    for (int d = 1; d + 1 < rank; d++) task_loops.push_back(dims[d]);
+    task_loops.push_back(row);
+    task_loops.push_back(co_o);
+    task_loops.push_back(n);
+    task_loops.push_back(strip);
+    output.reorder(task_loops).fuse(strip, g, task).parallel(task).unroll(co_i).unroll(pos_i);
+
+    RVar ci = r[0], ci_o("ci_o"), ci_i("ci_i");
+    conv.update().split(ci, ci_o, ci_i, lanes, TailStrategy::GuardWithIf);
+    Func partial = conv.update().rfactor(ci_i, lane);  // one sum per lane
+    conv.compute_at(output, pos_o).bound_extent(x, positions).bound_extent(co, channels);
+    conv.reorder(co, x).unroll(co).unroll(x);
+    conv.update().reorder(ci_i, co, x).atomic().vectorize(ci_i).unroll(co).unroll(x);
+    partial.compute_at(output, pos_o)
+        .bound_extent(x, positions)
+        .bound_extent(co, channels)
+        .bound_extent(lane, lanes)
+        .reorder_storage(lane, x, co)
+        .reorder(lane, x, co)
+        .vectorize(lane)
+        .unroll(x)
+        .unroll(co);
+    std::vector<VarOrRVar> sum_loops = {lane, co, x, ci_o};  // per position: its input vector, then each channel
+    for (int i = 1; i < r.dimensions(); i++) sum_loops.push_back(r[i]);
+    partial.update().reorder(sum_loops).vectorize(lane).unroll(x).unroll(co);
+
+    const std::vector<Var> args = padded.args();
+    std::vector<Var> storage = {args[rank]};
+    for (const Var &v : args) {
+        if (!v.same_as(args[rank])) storage.push_back(v);
+    }
+    padded.compute_at(output, n)
+        .reorder_storage(storage)
+        .reorder(std::vector<VarOrRVar>(storage.begin(), storage.end()))
+        .vectorize(args[rank], lanes, TailStrategy::RoundUp);
 }
 
 inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout layout, Tiling tiling, bool depthwise,
@@ -41,6 +124,11 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
                                         Halide::GeneratorInput<Halide::Buffer<float>> &weight,
                                         Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
     using namespace Halide;
+    if (tiling == Tiling::InputChannels) {
+        _halide_user_assert(!depthwise) << "input_channels tiles are for dense convolutions";
+        schedule_conv_transpose_input_channels(target, knobs, dims, r, padded, conv, in, weight, out);
+        return;
+    }
     const int rank = (int)dims.size() - 3;
     const Var x = dims[0], co = dims[rank], g = dims[rank + 1], n = dims[rank + 2];
     const bool channels_last = layout == Layout::ChannelsLast;
