@@ -2,10 +2,12 @@
 // computed in this process on the same tensors.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 #include <sstream>
 
+#include "sse41_dispatch.h"
 #include "torch_oracle.h"
 
 using hup::ConvTransposeOptions;
@@ -483,14 +485,13 @@ TEST(ConvTransposeRandom, FixedSeedCases) {
 
 // ---- Common layers, larger: full register tiles, tails and several parallel tasks -------------
 
-TEST(ConvTransposeCommon, TypicalLayers) {
-    const SingleThreadedOracle single_threaded;
-    torch::manual_seed(31);
-    struct Layer {
-        std::vector<int64_t> in, weight;
-        int64_t stride, padding, output_padding, groups;
-    };
-    const std::vector<Layer> layers = {
+struct Layer {
+    std::vector<int64_t> in, weight;
+    int64_t stride, padding, output_padding, groups;
+};
+
+std::vector<Layer> typical_layers() {
+    return {
         {{2, 24, 33}, {24, 40, 16}, 8, 4, 0, 1},             // 1-D upsampler, kernel 16 stride 8
         {{2, 5, 70}, {5, 3, 16}, 8, 4, 3, 1},                // ... few channels, long rows
         {{2, 40, 9, 11}, {40, 24, 4, 4}, 2, 1, 0, 1},        // DCGAN: kernel 4 stride 2
@@ -507,14 +508,18 @@ TEST(ConvTransposeCommon, TypicalLayers) {
         {{2, 150, 1, 1}, {150, 40, 4, 4}, 1, 0, 0, 1},      // 1x1 -> 4x4
         {{2, 200, 4, 4}, {200, 24, 4, 4}, 2, 1, 0, 1},      // 4x4 -> 8x8
         {{2, 150, 4, 4}, {150, 32, 4, 4}, 2, 1, 0, 1},      // 4x4 -> 8x8, 16-channel tiles
+        {{1, 136, 8, 3}, {136, 17, 4, 4}, 2, 1, 0, 1},      // rows of 3, with a tail of channels
+        {{2, 160, 9}, {160, 16, 4}, 2, 1, 0, 1},            // 1-D
+        {{1, 130, 2, 3, 2}, {130, 9, 2, 2, 2}, 2, 0, 0, 1},  // 3-D
         // Output layers (few output channels, input-channel tiles): RGB; input channels
         // padded to vectors (40 -> 48); grouped.
         {{2, 64, 9, 7}, {64, 3, 4, 4}, 2, 1, 0, 1},
         {{1, 40, 5, 6}, {40, 5, 3, 3}, 1, 1, 0, 1},
-        {{2, 32, 6, 5}, {32, 3, 3, 3}, 2, 1, 1, 2},
-        {{1, 136, 8, 3}, {136, 17, 4, 4}, 2, 1, 0, 1},      // rows of 3, with a tail of channels
-        {{2, 160, 9}, {160, 16, 4}, 2, 1, 0, 1},            // 1-D
-        {{1, 130, 2, 3, 2}, {130, 9, 2, 2, 2}, 2, 0, 0, 1}};  // 3-D
+        {{2, 32, 6, 5}, {32, 3, 3, 3}, 2, 1, 1, 2}};
+}
+
+// Each layer in both input layouts, against libtorch.
+void check_layers(const std::vector<Layer> &layers) {
     Tally tally("cases", kMagnitudeEps);
     for (const Layer &l : layers) {
         for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
@@ -527,6 +532,22 @@ TEST(ConvTransposeCommon, TypicalLayers) {
         }
     }
     EXPECT_EQ(tally.compared, (int)layers.size() * 2);
+}
+
+TEST(ConvTransposeCommon, TypicalLayers) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(31);
+    check_layers(typical_layers());
+}
+
+// The same layers on the SSE4.1 fallback objects (4-lane vectors: other tiles and tails).
+TEST(ConvTransposeFallbackTarget, Sse41MatchesTorch) {
+    if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "CPU dispatch test";
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(32);
+    const hup_test::Sse41Dispatch sse41;
+    check_layers(typical_layers());
+    if (hup_test::Sse41Dispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
 
 // ---- Edge cases: hup accepts exactly what libtorch accepts ------------------------------------

@@ -7,12 +7,14 @@
 #include <sstream>
 
 #include "HalideRuntime.h"
+#include "sse41_dispatch.h"
 #include "torch_oracle.h"
 
 namespace F = torch::nn::functional;
 using hup::InterpolateMode;
 using hup::InterpolateOptions;
 using hup_test::Layout;
+using hup_test::Sse41Dispatch;
 
 namespace {
 
@@ -293,28 +295,14 @@ TEST(InterpolateLarge, FullTilesAndTails) {
     }
 }
 
-// The SSE4.1 fallback of every multi-target variant: Halide's run-time dispatch is told that
-// this CPU has no AVX, so the last (plain x86-64-sse41) object runs. (The AVX-512 objects run
-// only on a machine that has it.)
-std::atomic<int> avx_refusals{0};
-int sse41_only(int count, const uint64_t *features) {
-    for (int bit : {halide_target_feature_avx, halide_target_feature_avx2, halide_target_feature_fma,
-                    halide_target_feature_f16c, halide_target_feature_avx512}) {
-        if (bit / 64 < count && (features[bit / 64] >> (bit % 64)) & 1) {
-            avx_refusals++;
-            return 0;
-        }
-    }
-    return 1;
-}
-
+// The SSE4.1 fallback of every multi-target variant (tests/sse41_dispatch.h).
 TEST(InterpolateFallbackTarget, Sse41MatchesTorch) {
     // The CPU objects only: under a GPU device (HUP_TEST_DEVICE) the hook would also steer the
     // device runtime's own feature checks.
     if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "CPU dispatch test";
     hup_test::silence_torch_warnings();
     torch::manual_seed(5);
-    const halide_can_use_target_features_t previous = halide_set_custom_can_use_target_features(sse41_only);
+    const Sse41Dispatch sse41;
     struct Case { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; };
     const std::vector<Case> cases = {
         {InterpolateMode::Bilinear, {1, 16, 40, 48}, {0.75}}, {InterpolateMode::Bilinear, {1, 11, 13, 9}, {1.5}},
@@ -330,10 +318,7 @@ TEST(InterpolateFallbackTarget, Sse41MatchesTorch) {
             EXPECT_EQ(check_case(c.in, layout, o), "");
         }
     }
-    halide_set_custom_can_use_target_features(previous);
-    // Halide's multi-target wrappers choose once per process: ctest runs this test in a process
-    // of its own, where the dispatch asks; after other tests in one process it has chosen AVX.
-    if (avx_refusals.load() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
+    if (Sse41Dispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
 
 }  // namespace
