@@ -50,6 +50,7 @@ public:
     GeneratorParam<int> inline_taps{"inline_taps", InterpolateCpuKnobs{}.inline_taps};
     GeneratorParam<int> channel_block{"channel_block", InterpolateCpuKnobs{}.channel_block};
     GeneratorParam<int> block_rows{"block_rows", InterpolateCpuKnobs{}.block_rows};
+    GeneratorParam<int> tap_lanes{"tap_lanes", InterpolateCpuKnobs{}.tap_lanes};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
@@ -112,6 +113,7 @@ public:
         knobs.inline_taps = inline_taps;
         knobs.channel_block = channel_block;
         knobs.block_rows = block_rows;
+        knobs.tap_lanes = tap_lanes;
         const int default_rows = channel_blocks ? knobs.block_rows : knobs.rows(rank, layout == Layout::ChannelsLast);
         const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, default_rows);
         if (channel_blocks) {

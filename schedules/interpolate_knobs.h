@@ -13,6 +13,8 @@ struct InterpolateCpuKnobs {
     // Channel-block variants (planar 2-D, H pass first): channels transposed per block, and
     // output rows per parallel strip. The runtime takes them only for C and W_out >= block.
     int channel_block = 8;
+    // Run-time tap counts with windows in range: taps summed per vector (at most the target's).
+    int tap_lanes = 8;
     int block_rows = 8;
 
     // Planar 2-D tiles are a few KB per row, channels_last ones C times more, 3-D ones a plane.

@@ -102,9 +102,11 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
             pass.compute_at(tile_level).vectorize(x, lanes, TailStrategy::GuardWithIf);
             Stage update = pass.update();
             RVar k = pass.rvars(0)[0], k_outer("k_outer"), k_inner("k_inner");
+            // Windows of 5 to 20 taps (antialiased 2x to 4x downsampling) fill 8-float
+            // vectors: a 16-float one would leave windows under 16 taps to the scalar tail.
             update.specialize(cases.x_taps_dense)
                 .atomic()
-                .split(k, k_outer, k_inner, lanes, TailStrategy::GuardWithIf)
+                .split(k, k_outer, k_inner, std::min(lanes, knobs.tap_lanes), TailStrategy::GuardWithIf)
                 .vectorize(k_inner);
             update.specialize(cases.weights_by_position)
                 .reorder(x, k)
