@@ -414,13 +414,16 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
                                : position_tiles           ? ConvTransposeTiles::Positions
                                                           : ConvTransposeTiles::Channels;
     if (tiles == ConvTransposeTiles::Channels && spatial == 2) {
-        // Rows of 4 or 8 (a DCGAN's first layers) fill tiles of 4 positions better than of 6.
-        // The cost of each tiling: the positions and channels its whole tiles compute, x 1.2
-        // for 16 x 4 tiles, which have 8 accumulators where the others have 12 (too few to
-        // hide the FMAs' latency).
+        // Rows of 4 or 8 (a DCGAN's first layers) can fill tiles of 4 positions better than
+        // the default ones. The cost of each tiling: the positions and channels its whole
+        // tiles compute, x 1.2 for tiles with too few accumulators to hide the FMAs' latency.
+        // The tiles (schedules/conv_transpose_schedule.h), with AVX2's 8-float vectors:
+        // 16 channels x 6 positions, short 24 x 4 and short16 16 x 4 (8 accumulators); with
+        // AVX-512's 16-float ones: 16 x 8, and both short tiles 16 x 4 (4 accumulators).
+        const bool wide = detail::wide_vectors();
         const int64_t row = (p.out[1] + p.stride[1] - 1) / p.stride[1];
-        const int64_t channels_cost = round_up(row, 6) * round_up(cog, 16) * 10;
-        const int64_t short_cost = round_up(row, 4) * round_up(cog, 24) * 10;
+        const int64_t channels_cost = round_up(row, wide ? 8 : 6) * round_up(cog, 16) * 10;
+        const int64_t short_cost = round_up(row, 4) * round_up(cog, wide ? 16 : 24) * (wide ? 12 : 10);
         const int64_t short16_cost = round_up(row, 4) * round_up(cog, 16) * 12;
         if (std::min(short_cost, short16_cost) < channels_cost) {
             tiles = short_cost <= short16_cost ? ConvTransposeTiles::Short : ConvTransposeTiles::Short16;

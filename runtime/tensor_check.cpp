@@ -282,6 +282,18 @@ void note_variant_name(const std::string &name) {
     std::fprintf(stderr, "hup variant: %s\n", name.c_str());
 }
 
+bool wide_vectors() {
+    // The features of the first of HUP_CPU_TARGETS (cmake/HupKernels.cmake).
+    constexpr int words = (halide_target_feature_end + 63) / 64;
+    uint64_t features[words] = {};
+    for (int f : {halide_target_feature_sse41, halide_target_feature_avx, halide_target_feature_avx2,
+                  halide_target_feature_fma, halide_target_feature_f16c, halide_target_feature_avx512,
+                  halide_target_feature_avx512_skylake}) {
+        features[f / 64] |= uint64_t(1) << (f % 64);
+    }
+    return halide_can_use_target_features(words, features) != 0;
+}
+
 namespace {
 void collect_error(void *user_context, const char *message) {
     // Every hup pipeline is called with a PipelineErrors as its user_context; anything else

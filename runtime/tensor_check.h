@@ -114,6 +114,11 @@ void note_variant(MakeName &&name) {
     if (tracing_variants()) note_variant_name(name());
 }
 
+// Whether the kernels' multi-target wrappers run their AVX-512 objects (16-float vectors) in
+// this process: Halide's own test, asked with the AVX-512 target's features. For choices that
+// depend on the register tiles' width; every object computes the same numbers.
+bool wide_vectors();
+
 // Runs a Halide pipeline: `call` receives the user_context to pass as its first argument.
 // Errors the pipeline reports become a RuntimeError Status carrying Halide's message.
 template <typename Call>

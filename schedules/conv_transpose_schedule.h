@@ -155,7 +155,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     if (channel_vectors) {
         vec_tile = std::clamp(knobs.channel_block / lanes, 1, kConvChannelPad / lanes) * lanes;
         blocked_tile = knobs.position_block > 0 ? knobs.position_block
-                                                : std::min(12, (registers - 4) / (vec_tile / lanes));
+                                                : std::min(lanes >= 16 ? 8 : 12, (registers - 4) / (vec_tile / lanes));
     } else {
         // Few output channels: `narrow_channels` of them (3: RGB) x 4 vectors of positions.
         vec_tile = (knobs.position_block > 0 ? knobs.position_block : depthwise ? 3 : 4) * lanes;

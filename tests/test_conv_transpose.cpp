@@ -7,7 +7,7 @@
 #include <random>
 #include <sstream>
 
-#include "sse41_dispatch.h"
+#include "target_dispatch.h"
 #include "torch_oracle.h"
 
 using hup::ConvTransposeOptions;
@@ -540,15 +540,21 @@ TEST(ConvTransposeCommon, TypicalLayers) {
     check_layers(typical_layers());
 }
 
-// The same layers on the SSE4.1 fallback objects (4-lane vectors: other tiles and tails).
-TEST(ConvTransposeFallbackTarget, Sse41MatchesTorch) {
+// The same layers on the narrower objects: the SSE4.1 fallback (4-lane vectors: other tiles
+// and tails), and AVX2 where the CPU has AVX-512.
+void check_layers_without(hup_test::Without without) {
     if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "CPU dispatch test";
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(32);
-    const hup_test::Sse41Dispatch sse41;
+    const hup_test::TargetDispatch dispatch(without);
     check_layers(typical_layers());
-    if (hup_test::Sse41Dispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
+    if (hup_test::TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
+
+TEST(ConvTransposeFallbackTarget, Sse41MatchesTorch) { check_layers_without(hup_test::Without::Avx); }
+// The AVX2 objects, and the tilings the runtime picks for 8-float vectors (short rows in 16-
+// and 24-channel tiles), on a machine with AVX-512 as well.
+TEST(ConvTransposeFallbackTarget, Avx2MatchesTorch) { check_layers_without(hup_test::Without::Avx512); }
 
 // ---- Edge cases: hup accepts exactly what libtorch accepts ------------------------------------
 

@@ -7,14 +7,15 @@
 #include <sstream>
 
 #include "HalideRuntime.h"
-#include "sse41_dispatch.h"
+#include "target_dispatch.h"
 #include "torch_oracle.h"
 
 namespace F = torch::nn::functional;
 using hup::InterpolateMode;
 using hup::InterpolateOptions;
 using hup_test::Layout;
-using hup_test::Sse41Dispatch;
+using hup_test::TargetDispatch;
+using hup_test::Without;
 
 namespace {
 
@@ -295,30 +296,36 @@ TEST(InterpolateLarge, FullTilesAndTails) {
     }
 }
 
-// The SSE4.1 fallback of every multi-target variant (tests/sse41_dispatch.h).
-TEST(InterpolateFallbackTarget, Sse41MatchesTorch) {
+// The narrower objects of every multi-target variant (tests/target_dispatch.h): the AVX2
+// ones, which run where AVX-512 is missing, and the SSE4.1 fallback.
+void check_without(Without without) {
     // The CPU objects only: under a GPU device (HUP_TEST_DEVICE) the hook would also steer the
     // device runtime's own feature checks.
     if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "CPU dispatch test";
     hup_test::silence_torch_warnings();
     torch::manual_seed(5);
-    const Sse41Dispatch sse41;
-    struct Case { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; };
+    const TargetDispatch dispatch(without);
+    struct Case { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; bool antialias = false; };
     const std::vector<Case> cases = {
         {InterpolateMode::Bilinear, {1, 16, 40, 48}, {0.75}}, {InterpolateMode::Bilinear, {1, 11, 13, 9}, {1.5}},
         {InterpolateMode::Bicubic, {1, 9, 20, 30}, {1.7}},    {InterpolateMode::Bilinear, {2, 3, 20, 33}, {2.0}},
         {InterpolateMode::Nearest, {1, 5, 17, 33}, {0.6}},    {InterpolateMode::Area, {1, 4, 30, 51}, {0.3}},
-        {InterpolateMode::Trilinear, {1, 3, 6, 8, 20}, {1.4}}, {InterpolateMode::Linear, {2, 5, 77}, {0.7}}};
+        {InterpolateMode::Trilinear, {1, 3, 6, 8, 20}, {1.4}}, {InterpolateMode::Linear, {2, 5, 77}, {0.7}},
+        {InterpolateMode::Bicubic, {1, 3, 41, 67}, {0.45}, true}};  // run-time taps, windows in range
     for (const Case &c : cases) {
         for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
             if (layout == Layout::ChannelsLast && c.in.size() == 3) continue;
             InterpolateOptions o;
             o.mode = c.mode;
             o.scale_factor = c.scale;
+            o.antialias = c.antialias;
             EXPECT_EQ(check_case(c.in, layout, o), "");
         }
     }
-    if (Sse41Dispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
+    if (TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
+
+TEST(InterpolateFallbackTarget, Sse41MatchesTorch) { check_without(Without::Avx); }
+TEST(InterpolateFallbackTarget, Avx2MatchesTorch) { check_without(Without::Avx512); }
 
 }  // namespace
