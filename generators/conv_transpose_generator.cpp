@@ -34,6 +34,7 @@ public:
     GeneratorParam<int> task_rows{"task_rows", ConvTransposeCpuKnobs{}.task_rows};
     GeneratorParam<int> channel_tiles_per_task{"channel_tiles_per_task", ConvTransposeCpuKnobs{}.channel_tiles_per_task};
     GeneratorParam<int> narrow_channels{"narrow_channels", ConvTransposeCpuKnobs{}.narrow_channels};
+    GeneratorParam<int> wide_tile_rows{"wide_tile_rows", ConvTransposeCpuKnobs{}.wide_tile_rows};
     GeneratorParam<int> reduction_block{"reduction_block", ConvTransposeCpuKnobs{}.reduction_block};
 
     // Halide dims are PyTorch's reversed, with channels split in two:
@@ -99,6 +100,7 @@ public:
         knobs.channel_tiles_per_task = channel_tiles_per_task;
         knobs.narrow_channels = narrow_channels;
         knobs.reduction_block = reduction_block;
+        knobs.wide_tile_rows = wide_tile_rows;
         schedule_conv_transpose_cpu(get_target(), layout, tiling, depthwise, knobs, dims, r, padded, conv, in, weight, out);
     }
 };

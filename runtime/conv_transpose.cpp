@@ -419,12 +419,12 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         // tiles compute, x 1.2 for tiles with too few accumulators to hide the FMAs' latency.
         // The tiles (schedules/conv_transpose_schedule.h), with AVX2's 8-float vectors:
         // 16 channels x 6 positions, short 24 x 4 and short16 16 x 4 (8 accumulators); with
-        // AVX-512's 16-float ones: 16 x 8, and both short tiles 16 x 4 (4 accumulators).
+        // AVX-512's 16-float ones: 16 x 8, and both short tiles 16 x 4 x 2 rows.
         const bool wide = detail::wide_vectors();
         const int64_t row = (p.out[1] + p.stride[1] - 1) / p.stride[1];
         const int64_t channels_cost = round_up(row, wide ? 8 : 6) * round_up(cog, 16) * 10;
-        const int64_t short_cost = round_up(row, 4) * round_up(cog, wide ? 16 : 24) * (wide ? 12 : 10);
-        const int64_t short16_cost = round_up(row, 4) * round_up(cog, 16) * 12;
+        const int64_t short_cost = round_up(row, 4) * round_up(cog, wide ? 16 : 24) * 10;
+        const int64_t short16_cost = round_up(row, 4) * round_up(cog, 16) * (wide ? 10 : 12);
         if (std::min(short_cost, short16_cost) < channels_cost) {
             tiles = short_cost <= short16_cost ? ConvTransposeTiles::Short : ConvTransposeTiles::Short16;
         }

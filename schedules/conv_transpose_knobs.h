@@ -17,6 +17,9 @@ struct ConvTransposeCpuKnobs {
     int position_block = 0;  // positions per register tile (planar: vectors); 0: fill the registers
     int task_rows = 0;       // output rows (slices, 1-D: tiles) per parallel task; 0: default
     int channel_tiles_per_task = 4;  // channel tiles a parallel task runs over one input copy
+    // Rows of positions per register tile with 16-float vectors (AVX-512), 2-D tiles summed in
+    // blocks: short rows' tiles of 4 positions and one vector of channels span 2 rows there.
+    int wide_tile_rows = 1;
     int reduction_block = 0;  // channel tiles: input channels per block of the sum; 0: no blocks
     int narrow_channels = 3;  // position-vector tiles: output channels per tile (<= kConvChannelPad)
 

@@ -235,27 +235,38 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         // DCGAN's 512 x 4 x 4) would stream from L2 or beyond for every few positions.
         const RVar ci = r[0];
         RVar ci_block("ci_block"), ci_in("ci_in");
-        Var block("block"), pos_block("pos_block"), pos_in("pos_in");
+        Var block("block"), pos_block("pos_block"), pos_in("pos_in"), row_block("row_block"), row_in("row_in");
         conv.update().split(ci, ci_block, ci_in, knobs.reduction_block, TailStrategy::GuardWithIf);
         Func partial = conv.update().rfactor(ci_block, block);  // one block's sums
         conv.compute_at(output, chan_i).bound_extent(vec, vec_tile);
         conv.reorder_storage(vec, blocked).vectorize(vec, lanes).unroll(vec);
-        std::vector<VarOrRVar> loops = {vec, pos_in, pos_block};
-        for (int d = 1; d < rank; d++) loops.push_back(dims[d]);
+        // With 16-float vectors, a tile of few positions may span `wide_tile_rows` rows (a
+        // 4 x 2 box of one vector of channels: 8 accumulators rather than 4).
+        const int tile_rows = rank == 2 && lanes >= 16 ? std::max(1, knobs.wide_tile_rows) : 1;
+        std::vector<VarOrRVar> loops = {vec, pos_in};
+        if (tile_rows > 1) loops.push_back(row_in);
+        loops.push_back(pos_block);
+        if (tile_rows > 1) loops.push_back(row_block);
+        for (int d = tile_rows > 1 ? 2 : 1; d < rank; d++) loops.push_back(dims[d]);
         loops.push_back(n);
         loops.push_back(ci_block);
-        conv.update()
-            .split(blocked, pos_block, pos_in, blocked_tile, TailStrategy::RoundUp)
-            .reorder(loops)
-            .vectorize(vec, lanes)
-            .unroll(vec)
-            .unroll(pos_in);
+        Stage blocks = conv.update();
+        blocks.split(blocked, pos_block, pos_in, blocked_tile, TailStrategy::RoundUp);
+        if (tile_rows > 1) blocks.split(dims[1], row_block, row_in, tile_rows, TailStrategy::RoundUp).unroll(row_in);
+        blocks.reorder(loops).vectorize(vec, lanes).unroll(vec).unroll(pos_in);
         // The register tile, for one block.
         partial.compute_at(conv, pos_block).bound_extent(vec, vec_tile).bound_extent(blocked, blocked_tile);
-        partial.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec).unroll(blocked);
-        std::vector<VarOrRVar> tile_loops = {vec, blocked, ci_in};
+        std::vector<VarOrRVar> tile_vars = {vec, blocked};
+        if (tile_rows > 1) {
+            partial.bound_extent(dims[1], tile_rows).unroll(dims[1]);
+            tile_vars.push_back(dims[1]);
+        }
+        partial.reorder_storage(vec, blocked).reorder(tile_vars).vectorize(vec, lanes).unroll(vec).unroll(blocked);
+        std::vector<VarOrRVar> tile_loops = tile_vars;
+        tile_loops.push_back(ci_in);
         for (int i = 1; i < r.dimensions(); i++) tile_loops.push_back(r[i]);
         partial.update().reorder(tile_loops).vectorize(vec, lanes).unroll(vec).unroll(blocked);
+        if (tile_rows > 1) partial.update().unroll(dims[1]);
     } else {
         conv.compute_at(output, tile_loop).bound_extent(vec, vec_tile);
         if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);

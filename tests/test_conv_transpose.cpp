@@ -509,6 +509,7 @@ std::vector<Layer> typical_layers() {
         {{2, 200, 4, 4}, {200, 24, 4, 4}, 2, 1, 0, 1},      // 4x4 -> 8x8
         {{2, 150, 4, 4}, {150, 32, 4, 4}, 2, 1, 0, 1},      // 4x4 -> 8x8, 16-channel tiles
         {{1, 136, 8, 3}, {136, 17, 4, 4}, 2, 1, 0, 1},      // rows of 3, with a tail of channels
+        {{2, 130, 5, 4}, {130, 24, 4, 4}, 2, 1, 0, 1},      // 5 rows per phase: tiles of 2 rows (AVX-512) overhang
         {{2, 160, 9}, {160, 16, 4}, 2, 1, 0, 1},            // 1-D
         {{1, 130, 2, 3, 2}, {130, 9, 2, 2, 2}, 2, 0, 0, 1},  // 3-D
         // Output layers (few output channels, input-channel tiles): RGB; input channels
