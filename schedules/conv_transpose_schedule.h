@@ -56,7 +56,9 @@ inline void schedule_conv_transpose_input_channels(const Halide::Target &target,
     using namespace Halide;
     const int rank = (int)dims.size() - 3;
     const Var x = dims[0], co = dims[rank], g = dims[rank + 1], n = dims[rank + 2];
-    const int lanes = target.natural_vector_size<float>();
+    // At most 8 lanes: each tile ends in position_block x narrow_channels sums across the
+    // lanes, which 16-float vectors make twice as long for half as many products per sum.
+    const int lanes = std::min(8, target.natural_vector_size<float>());
     const int positions = knobs.position_block > 0 ? knobs.position_block : 4;
     const int channels = knobs.narrow_channels;
     in.dim(0).set_stride(Expr());
