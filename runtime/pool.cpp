@@ -1,6 +1,9 @@
 // max_pool with indices and max_unpool: PyTorch's argument rules and output sizes, the index
 // check that keeps unpool from writing anywhere on bad input, and the views the AOT kernels
 // take (generators/pool_generator.cpp).
+#include <immintrin.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <limits>
@@ -20,6 +23,7 @@
 #include "hup_max_unpool_r2_planar.h"
 #include "hup_max_unpool_r3_channels_last.h"
 #include "hup_max_unpool_r3_planar.h"
+#include "index_span.h"
 #include "relayout.h"
 #include "tensor_check.h"
 
@@ -284,20 +288,52 @@ Status max_unpool_output_sizes(const std::vector<int64_t> &input_sizes, const Ma
     return s;
 }
 
+namespace detail {
+
+// Lowest and highest of `count` contiguous indices, folded into *lo and *hi, in vectors: the
+// check reads 8 bytes per input element and must keep up with the kernel. (GCC leaves the
+// plain loop scalar, with two cmovs per index.) AVX-512 has 64-bit min and max; AVX2 builds
+// them from a compare and a blend.
+__attribute__((target("avx512f"))) void dense_index_span_avx512(const int64_t *row, int64_t count, int64_t *lo, int64_t *hi) {
+    __m512i lowest = _mm512_set1_epi64(*lo), highest = _mm512_set1_epi64(*hi);
+    int64_t x = 0;
+    for (; x + 8 <= count; x += 8) {
+        const __m512i v = _mm512_loadu_si512(row + x);
+        lowest = _mm512_min_epi64(lowest, v);
+        highest = _mm512_max_epi64(highest, v);
+    }
+    *lo = _mm512_reduce_min_epi64(lowest);
+    *hi = _mm512_reduce_max_epi64(highest);
+    for (; x < count; x++) *lo = std::min(*lo, row[x]), *hi = std::max(*hi, row[x]);
+}
+
+__attribute__((target("avx2"))) void dense_index_span_avx2(const int64_t *row, int64_t count, int64_t *lo, int64_t *hi) {
+    __m256i lowest = _mm256_set1_epi64x(*lo), highest = _mm256_set1_epi64x(*hi);
+    int64_t x = 0;
+    for (; x + 4 <= count; x += 4) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + x));
+        lowest = _mm256_blendv_epi8(lowest, v, _mm256_cmpgt_epi64(lowest, v));
+        highest = _mm256_blendv_epi8(highest, v, _mm256_cmpgt_epi64(v, highest));
+    }
+    alignas(32) int64_t l[4], h[4];
+    _mm256_store_si256(reinterpret_cast<__m256i *>(l), lowest);
+    _mm256_store_si256(reinterpret_cast<__m256i *>(h), highest);
+    for (int i = 0; i < 4; i++) *lo = std::min(*lo, l[i]), *hi = std::max(*hi, h[i]);
+    for (; x < count; x++) *lo = std::min(*lo, row[x]), *hi = std::max(*hi, row[x]);
+}
+
+}  // namespace detail
+
 namespace {
 
-// The lowest and highest of `count` indices `stride` apart (0 and 0 for none). Signed min and
-// max vectorise (AVX2 where the machine has it: the check reads 8 bytes per input element and
-// must keep up with the kernel).
-__attribute__((target_clones("avx2", "default"), optimize("O3"))) void index_span(const int64_t *row, int64_t count,
-                                                                                   int64_t stride, int64_t *lowest,
-                                                                                   int64_t *highest) {
+// The lowest and highest of `count` indices `stride` apart (0 and 0 for none).
+void index_span(const int64_t *row, int64_t count, int64_t stride, int64_t *lowest, int64_t *highest) {
+    static const int vector_kind = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
     int64_t lo = count > 0 ? row[0] : 0, hi = lo;
-    if (stride == 1) {
-        for (int64_t x = 0; x < count; x++) {
-            lo = std::min(lo, row[x]);
-            hi = std::max(hi, row[x]);
-        }
+    if (stride == 1 && vector_kind == 2) {
+        detail::dense_index_span_avx512(row, count, &lo, &hi);
+    } else if (stride == 1 && vector_kind == 1) {
+        detail::dense_index_span_avx2(row, count, &lo, &hi);
     } else {
         for (int64_t x = 0; x < count; x++) {
             lo = std::min(lo, row[x * stride]);

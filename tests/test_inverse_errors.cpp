@@ -3,12 +3,15 @@
 // sizes queries' results). Empty batches are fine.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "hup/hup.h"
+#include "index_span.h"  // runtime/: the index check's vector kernels
 
 using hup::DType;
 using hup::FoldOptions;
@@ -374,6 +377,36 @@ TEST(MaxUnpoolErrors, BadIndex) {
         p.indices.ints.back() = bad;
         expect_unpool_error(p, valid_unpool(), StatusCode::InvalidArgument, {"ind"});
     }
+}
+
+// The check behind BadIndex: each vector kernel against a plain loop, on every length up to a
+// few vectors (tails) and on indices at int64's extremes (a negative one, one >= 2^31).
+TEST(MaxUnpoolErrors, IndexSpanKernelsMatchAPlainLoop) {
+    using Kernel = void (*)(const int64_t *, int64_t, int64_t *, int64_t *);
+    std::vector<std::pair<Kernel, bool>> kernels = {
+        {hup::detail::dense_index_span_avx512, __builtin_cpu_supports("avx512f") != 0},
+        {hup::detail::dense_index_span_avx2, __builtin_cpu_supports("avx2") != 0}};
+    std::mt19937_64 random(11);
+    const int64_t extremes[] = {std::numeric_limits<int64_t>::min(), -1, int64_t(1) << 31,
+                                std::numeric_limits<int64_t>::max()};
+    int checked = 0;
+    for (const auto &[kernel, usable] : kernels) {
+        if (!usable) continue;
+        for (int64_t count = 1; count <= 37; count++) {
+            for (int trial = 0; trial < 8; trial++) {
+                std::vector<int64_t> row(count);
+                for (int64_t &v : row) v = int64_t(random() % 1000);
+                if (trial > 0) row[random() % count] = extremes[trial % 4];
+                int64_t lo = row[0], hi = row[0];
+                kernel(row.data(), count, &lo, &hi);
+                const auto [min_it, max_it] = std::minmax_element(row.begin(), row.end());
+                EXPECT_EQ(lo, *min_it) << "count " << count;
+                EXPECT_EQ(hi, *max_it) << "count " << count;
+                checked++;
+            }
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512";
 }
 
 TEST(MaxUnpoolErrors, NullData) {
