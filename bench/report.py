@@ -342,7 +342,7 @@ def main():
         lines += [
             "", "## hup::conv_transpose", "",
             TIMING + "GFLOP/s counts 2 × the true multiply-adds (2·N·C_in·(C_out/groups)·prod(k)·prod(input spatial)); "
-            "\"% of FMA peak\" divides it by a 2-thread loop of independent AVX2 FMAs. Every case has a bias; "
+            "\"% of FMA peak\" divides it by a 2-thread loop of independent FMAs on the widest vectors the CPU has (AVX-512, else AVX2). Every case has a bias; "
             "weights are PyTorch's contiguous (C_in, C_out/groups, k...). libtorch takes PyTorch's tensors on "
             "every call (whatever weight repacking it does is timed; it also allocates its output); hup "
             "(hup::ConvTransposePlan), oneDNN and XNNPACK pack or reorder the weights into their own layouts once, "
