@@ -18,8 +18,7 @@ TensorView channels_last_tensor(const std::vector<int64_t> &sizes, std::unique_p
         stride *= sizes[d];
     }
     t.strides[0] = stride;
-    storage->reset(new float[element_count(sizes)]);
-    t.data = storage->get();
+    t.data = aligned_floats(element_count(sizes), storage);
     return t;
 }
 

@@ -282,6 +282,13 @@ void note_variant_name(const std::string &name) {
     std::fprintf(stderr, "hup variant: %s\n", name.c_str());
 }
 
+float *aligned_floats(int64_t count, std::unique_ptr<float[]> *storage) {
+    constexpr int64_t line_floats = 16;
+    storage->reset(new float[count + line_floats - 1]);
+    const uintptr_t address = reinterpret_cast<uintptr_t>(storage->get());
+    return reinterpret_cast<float *>((address + 63) & ~uintptr_t(63));
+}
+
 bool wide_vectors() {
     // The features of the first of HUP_CPU_TARGETS (cmake/HupKernels.cmake).
     constexpr int words = (halide_target_feature_end + 63) / 64;

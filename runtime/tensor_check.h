@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,11 @@ template <class MakeName>
 void note_variant(MakeName &&name) {
     if (tracing_variants()) note_variant_name(name());
 }
+
+// `count` floats aligned to 64 bytes (a cache line, one AVX-512 vector), kept alive by
+// *storage: new[] aligns large blocks to 16 bytes only, so that every 16-float vector load or
+// store of a kernel on such a buffer would straddle two cache lines.
+float *aligned_floats(int64_t count, std::unique_ptr<float[]> *storage);
 
 // Whether the kernels' multi-target wrappers run their AVX-512 objects (16-float vectors) in
 // this process: Halide's own test, asked with the AVX-512 target's features. For choices that
