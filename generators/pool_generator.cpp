@@ -161,6 +161,29 @@ public:
     }
 };
 
+// max_unpool of 2-D planes whose pooling windows tile the output (kernel = stride = 2, no
+// padding, the default output size), once the runtime has checked that every index lies in its own window: each output
+// element then has one candidate, the input element whose window holds it, so the unpool is a
+// gather, with no zero fill and no scatter (and no repeated index to order).
+class MaxUnpoolWindows : public Generator<MaxUnpoolWindows> {
+public:
+    // in and indices: (x, y, c, n); out: (x, y, c, n) of the output planes, twice the input's
+    // x and y, whose mins the runtime keeps at 0 (a crop of channels may start anywhere).
+    Input<Buffer<float, 4>> in{"in"};
+    Input<Buffer<int64_t, 4>> indices{"indices"};
+    Input<int32_t> out_width{"out_width"};  // the whole output plane's W: indices are flat in it
+    Output<Buffer<float, 4>> out{"out"};
+
+    void generate() {
+        const Var x("x"), y("y"), c("c"), n("n");
+        // The output is twice the input (the default size): every (x, y) lies in the window of
+        // input (x / 2, y / 2), and no clamp keeps Halide from loading those densely.
+        const Expr flat = cast<int64_t>(y) * out_width + x;
+        out(x, y, c, n) = select(indices(x / 2, y / 2, c, n) == flat, in(x / 2, y / 2, c, n), 0.0f);
+        schedule_max_unpool_windows_cpu(get_target(), {x, y, c, n}, out);
+    }
+};
+
 // The smallest and largest index of each (n, c) plane: max_unpool's check on the device, where
 // the runtime cannot read the indices itself. It runs before the scatter, which then never
 // meets an index outside its plane.
@@ -191,4 +214,5 @@ public:
 
 HALIDE_REGISTER_GENERATOR(hup::MaxPool, max_pool)
 HALIDE_REGISTER_GENERATOR(hup::MaxUnpool, max_unpool)
+HALIDE_REGISTER_GENERATOR(hup::MaxUnpoolWindows, max_unpool_windows)
 HALIDE_REGISTER_GENERATOR(hup::MaxUnpoolIndexRange, max_unpool_index_range)

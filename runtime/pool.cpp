@@ -23,6 +23,7 @@
 #include "hup_max_unpool_r2_planar.h"
 #include "hup_max_unpool_r3_channels_last.h"
 #include "hup_max_unpool_r3_planar.h"
+#include "hup_max_unpool_windows.h"
 #include "index_span.h"
 #include "relayout.h"
 #include "tensor_check.h"
@@ -322,6 +323,36 @@ __attribute__((target("avx2"))) void dense_index_span_avx2(const int64_t *row, i
     for (; x < count; x++) *lo = std::min(*lo, row[x]), *hi = std::max(*hi, row[x]);
 }
 
+
+// Whether a row of indices of 2x2 windows that tile the output (stride 2, no padding) each
+// lie in their own window: index x of the row holds base + 2x + {0, 1, W, W + 1}, where base is
+// the window row's first output element and W the output's width.
+__attribute__((target("avx512f"))) bool row_in_windows_avx512(const int64_t *row, int64_t count, int64_t base,
+                                                              int64_t width) {
+    const __m512i one = _mm512_set1_epi64(1), w = _mm512_set1_epi64(width), w1 = _mm512_set1_epi64(width + 1);
+    const __m512i step = _mm512_set1_epi64(16);
+    __m512i first = _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0));
+    __mmask8 outside = 0;
+    int64_t x = 0;
+    for (; x + 8 <= count; x += 8) {
+        const __m512i local = _mm512_sub_epi64(_mm512_loadu_si512(row + x), first);
+        const __mmask8 inside = _mm512_cmpeq_epi64_mask(local, _mm512_setzero_si512()) |
+                                _mm512_cmpeq_epi64_mask(local, one) | _mm512_cmpeq_epi64_mask(local, w) |
+                                _mm512_cmpeq_epi64_mask(local, w1);
+        outside |= (__mmask8)~inside;
+        first = _mm512_add_epi64(first, step);
+    }
+    return outside == 0 && row_in_windows(row + x, count - x, base + 2 * x, width);
+}
+
+bool row_in_windows(const int64_t *row, int64_t count, int64_t base, int64_t width) {
+    bool inside = true;
+    for (int64_t x = 0; x < count; x++) {
+        const int64_t local = row[x] - (base + 2 * x);
+        inside &= local == 0 || local == 1 || local == width || local == width + 1;
+    }
+    return inside;
+}
 }  // namespace detail
 
 namespace {
@@ -579,6 +610,100 @@ UnpoolSlabs unpool_slabs(const TensorView &input, const std::vector<int64_t> &ou
     return slabs;
 }
 
+// max_unpool as a gather (generators/pool_generator.cpp, MaxUnpoolWindows): planar 2-D planes
+// of dense rows, pooled with kernel 2, stride 2 and no padding, whose windows tile an output of
+// twice the input's size (the default). Returns false, having written nothing, where that does not
+// apply or where some index lies outside its own window (which also covers every index outside
+// the plane): the caller then checks the indices and scatters as for any other input.
+struct WindowScan {
+    const int64_t *data = nullptr;
+    std::vector<int64_t> sizes, strides;
+    int64_t width = 0;  // the output's W
+    std::atomic<bool> outside{false};
+
+    static int task(void *, int plane_index, uint8_t *closure) {
+        WindowScan &scan = *reinterpret_cast<WindowScan *>(closure);
+        static const bool avx512 = __builtin_cpu_supports("avx512f");
+        // Last plane first, as IndexScan: the gather starts on the planes still in the cache.
+        const int64_t plane_number = scan.sizes[0] * scan.sizes[1] - 1 - plane_index;
+        const int64_t n = plane_number / scan.sizes[1], c = plane_number % scan.sizes[1];
+        const int64_t *plane = scan.data + n * scan.strides[0] + c * scan.strides[1];
+        for (int64_t y = 0; y < scan.sizes[2] && !scan.outside.load(std::memory_order_relaxed); y++) {
+            const int64_t *row = plane + y * scan.strides[2], base = 2 * y * scan.width;
+            const bool inside = avx512 ? detail::row_in_windows_avx512(row, scan.sizes[3], base, scan.width)
+                                       : detail::row_in_windows(row, scan.sizes[3], base, scan.width);
+            if (!inside) scan.outside = true;
+        }
+        return 0;
+    }
+};
+
+bool unpool_by_windows(const TensorView &input, const TensorView &indices, const TensorView &output,
+                       const MaxUnpoolOptions &options, const std::vector<int64_t> &sizes, Status *status) {
+    if (input.sizes.size() != 4 || input.sizes[2] == 0 || input.sizes[3] == 0) return false;
+    Window w;
+    if (!parse_window("max_unpool", input.sizes, options.kernel_size, options.stride, options.padding, {}, &w).ok()) {
+        return false;
+    }
+    for (int d = 0; d < 2; d++) {
+        if (w.kernel[d] != 2 || w.stride[d] != 2 || w.padding[d] != 0 || sizes[2 + d] != 2 * input.sizes[2 + d]) return false;
+    }
+    for (const TensorView *t : {&input, &indices, &output}) {
+        if (!detail::unit_stride(*t, 3) || detail::channels_dense(*t, 1)) return false;
+    }
+    const std::vector<int64_t> out_strides = detail::strides_of(output);
+    if (out_strides[2] != sizes[3]) return false;  // output rows back to back: planes flat for the copy-out
+    const int64_t planes = sizes[0] * sizes[1];
+    if (planes > std::numeric_limits<int>::max()) return false;
+    WindowScan scan;
+    scan.data = static_cast<const int64_t *>(indices.data);
+    scan.sizes = indices.sizes;
+    scan.strides = detail::strides_of(indices);
+    scan.width = sizes[3];
+    halide_do_par_for(nullptr, WindowScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
+    if (scan.outside) return false;
+
+    detail::HalideView in, idx, out;
+    pool_view(input, 4, kFloat32, &in);
+    pool_view(indices, 4, kInt64, &idx);
+    out.init(output.data, 4);
+    out.set(0, sizes[3], 1);
+    out.set(1, sizes[2], out_strides[2]);
+    out.set(2, sizes[1], out_strides[1]);
+    out.set(3, sizes[0], out_strides[0]);
+    auto run = [&](detail::HalideView &in_v, detail::HalideView &idx_v, detail::HalideView &out_v) {
+        return detail::run_pipeline("max_unpool", [&](void *user_context) {
+            return hup_max_unpool_windows(user_context, &in_v.buffer, &idx_v.buffer, (int32_t)sizes[3], &out_v.buffer);
+        });
+    };
+    if (detail::element_count(sizes) * (int64_t)sizeof(float) < detail::streaming_bytes) {
+        *status = run(in, idx, out);  // every plane at once, in place: the output stays in the caches
+        return true;
+    }
+    // Larger outputs: a few planes at a time into a scratch in the cache, copied out with
+    // non-temporal stores, so that the output's lines are not read before being overwritten.
+    const int64_t plane = sizes[2] * sizes[3], chunk_elements = int64_t(64) << 10;
+    *status = detail::for_channel_chunks(sizes[0], sizes[1], chunk_elements / plane, [&](int64_t n, int64_t c0, int64_t count) {
+        detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk;
+        in_chunk.crop_planes(n, c0, count);
+        idx_chunk.crop_planes(n, c0, count);
+        const detail::ScratchBuffer buffer(plane * count);
+        float *scratch = buffer.data();
+        out_chunk.init(scratch, 4);
+        out_chunk.set(0, sizes[3], 1);
+        out_chunk.set(1, sizes[2], sizes[3]);
+        out_chunk.set(2, count, plane);
+        out_chunk.set(3, 1, 1);
+        out_chunk.dims[2].min = (int32_t)c0;
+        out_chunk.dims[3].min = (int32_t)n;
+        const Status s = run(in_chunk, idx_chunk, out_chunk);
+        float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
+        for (int64_t c = 0; s.ok() && c < count; c++) detail::stream_copy(dst + c * out_strides[1], scratch + c * plane, plane);
+        return s;
+    });
+    return true;
+}
+
 }  // namespace
 
 Status max_unpool(const TensorView &input, const TensorView &indices, const TensorView &output,
@@ -602,6 +727,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     int64_t plane = 1;
     for (int d = 2; d < rank; d++) plane *= sizes[d];
     if (device != Device::Host) return max_unpool_on_gpu(device, input, indices, output, sizes, plane);
+    if (unpool_by_windows(input, indices, output, options, sizes, &s)) return s;
     const int64_t chunk_elements = int64_t(64) << 10;  // floats of output a task keeps in the cache
     const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
     const std::vector<int64_t> out_strides = detail::strides_of(output);
@@ -645,12 +771,13 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
             return run(in_chunk, idx_chunk, out_chunk);
         }
         float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
-        // Per task, not per thread: a thread waiting inside the pipeline's parallel loop may
-        // run another chunk meanwhile. Uninitialised: the kernel fills it.
+        // Scratch per task (from the pool), not per thread: a thread waiting inside the
+        // pipeline's parallel loop may run another chunk meanwhile. Uninitialised: the kernel
+        // fills it.
         if (!in_slabs.empty() && in_slabs[n * sizes[1] + c0]) {  // a large plane (count is 1), in slabs
             int64_t largest = 0;
             for (int64_t j = 0; j < slabs.count(); j++) largest = std::max(largest, slabs.begin(j + 1) - slabs.begin(j));
-            std::unique_ptr<float[]> scratch(new float[largest]);
+            const detail::ScratchBuffer scratch(largest);
             const int outer = dims - 3;  // the outermost spatial dim of the input views
             for (int64_t j = 0; j < slabs.count(); j++) {
                 const int64_t begin = slabs.begin(j), end = slabs.begin(j + 1);
@@ -661,18 +788,18 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
                     v->buffer.dim = v->dims;
                     v->crop(outer, first, slices);
                 }
-                scratch_view(scratch.get(), begin, end - begin, n, c0, 1, &out_slab);
+                scratch_view(scratch.data(), begin, end - begin, n, c0, 1, &out_slab);
                 const Status s = run(in_slab, idx_slab, out_slab);
                 if (!s.ok()) return s;
-                detail::stream_copy(dst + begin, scratch.get(), end - begin);
+                detail::stream_copy(dst + begin, scratch.data(), end - begin);
             }
             return Status::Ok();
         }
-        std::unique_ptr<float[]> scratch(new float[plane * count]);
-        scratch_view(scratch.get(), 0, plane, n, c0, count, &out_chunk);
+        const detail::ScratchBuffer scratch(plane * count);
+        scratch_view(scratch.data(), 0, plane, n, c0, count, &out_chunk);
         const Status s = run(in_chunk, idx_chunk, out_chunk);
         if (!s.ok()) return s;
-        for (int64_t c = 0; c < count; c++) detail::stream_copy(dst + c * out_strides[1], &scratch[c * plane], plane);
+        for (int64_t c = 0; c < count; c++) detail::stream_copy(dst + c * out_strides[1], scratch.data() + c * plane, plane);
         return Status::Ok();
     });
 }

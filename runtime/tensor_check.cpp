@@ -289,6 +289,44 @@ float *aligned_floats(int64_t count, std::unique_ptr<float[]> *storage) {
     return reinterpret_cast<float *>((address + 63) & ~uintptr_t(63));
 }
 
+namespace {
+struct ScratchPool {
+    std::mutex mutex;
+    std::vector<std::pair<std::unique_ptr<float[]>, int64_t>> free;  // storage, capacity in floats
+};
+ScratchPool &scratch_pool() {
+    static ScratchPool pool;
+    return pool;
+}
+}  // namespace
+
+ScratchBuffer::ScratchBuffer(int64_t count) {
+    ScratchPool &pool = scratch_pool();
+    {
+        std::lock_guard<std::mutex> lock(pool.mutex);
+        for (auto it = pool.free.begin(); it != pool.free.end(); ++it) {
+            if (it->second >= count) {
+                storage_ = std::move(it->first);
+                capacity_ = it->second;
+                pool.free.erase(it);
+                break;
+            }
+        }
+    }
+    if (!storage_) {
+        capacity_ = count;
+        data_ = aligned_floats(count, &storage_);
+    } else {
+        data_ = reinterpret_cast<float *>((reinterpret_cast<uintptr_t>(storage_.get()) + 63) & ~uintptr_t(63));
+    }
+}
+
+ScratchBuffer::~ScratchBuffer() {
+    ScratchPool &pool = scratch_pool();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    if (pool.free.size() < 16) pool.free.emplace_back(std::move(storage_), capacity_);  // a few tasks' worth
+}
+
 bool wide_vectors() {
     // The features of the first of HUP_CPU_TARGETS (cmake/HupKernels.cmake).
     constexpr int words = (halide_target_feature_end + 63) / 64;

@@ -120,6 +120,23 @@ void note_variant(MakeName &&name) {
 // store of a kernel on such a buffer would straddle two cache lines.
 float *aligned_floats(int64_t count, std::unique_ptr<float[]> *storage);
 
+// A scratch buffer of at least `count` floats, 64-byte aligned, for one parallel task: taken
+// from a process-wide pool of buffers that earlier tasks gave back, and given back when it goes
+// out of scope. (Allocating cache-sized buffers per task costs page faults on every call.)
+class ScratchBuffer {
+public:
+    explicit ScratchBuffer(int64_t count);
+    ~ScratchBuffer();
+    ScratchBuffer(const ScratchBuffer &) = delete;
+    ScratchBuffer &operator=(const ScratchBuffer &) = delete;
+    float *data() const { return data_; }
+
+private:
+    std::unique_ptr<float[]> storage_;
+    int64_t capacity_ = 0;
+    float *data_ = nullptr;
+};
+
 // Whether the kernels' multi-target wrappers run their AVX-512 objects (16-float vectors) in
 // this process: Halide's own test, asked with the AVX-512 target's features. For choices that
 // depend on the register tiles' width; every object computes the same numbers.

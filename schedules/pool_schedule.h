@@ -131,6 +131,24 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
 }
 
 
+// max_unpool as a gather (2x2 windows that tile the output): vectors along x, whose window
+// loads (x / 2) Halide makes from half-width dense loads and interleaves; strips of rows of
+// every plane in parallel.
+inline void schedule_max_unpool_windows_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
+                                            Halide::GeneratorOutput<Halide::Buffer<float, 4>> &out,
+                                            const PoolCpuKnobs &knobs = {}) {
+    using namespace Halide;
+    const Var x = dims[0], y = dims[1], c = dims[2], n = dims[3];
+    Var strip("strip"), row("row"), task("task");
+    Func output = out;
+    output.vectorize(x, target.natural_vector_size<float>(), TailStrategy::GuardWithIf)
+        .split(y, strip, row, knobs.strip_rows, TailStrategy::GuardWithIf)
+        .reorder(x, row, strip, c, n)
+        .fuse(strip, c, task)
+        .fuse(task, n, task)
+        .parallel(task);
+}
+
 // GPU max_pool: a thread per output, its running best in registers.
 inline void schedule_max_pool_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims, Halide::Func best,
                                   Halide::GeneratorInput<Halide::Buffer<float>> &in,

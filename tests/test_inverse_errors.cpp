@@ -409,6 +409,28 @@ TEST(MaxUnpoolErrors, IndexSpanKernelsMatchAPlainLoop) {
     if (checked == 0) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512";
 }
 
+// The gather's window check (runtime/pool.cpp): the AVX-512 row kernel against the plain loop,
+// on rows of every length up to a few vectors, with each index in its window's four corners and
+// one moved out (to another window, the next row, or far away).
+TEST(MaxUnpoolErrors, WindowCheckKernelsAgree) {
+    if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512: only the plain loop runs here";
+    std::mt19937_64 random(12);
+    const int64_t width = 80, base = 6 * width;
+    for (int64_t count = 1; count <= 37; count++) {
+        for (int trial = 0; trial < 12; trial++) {
+            std::vector<int64_t> row(count);
+            for (int64_t x = 0; x < count; x++) row[x] = base + 2 * x + int64_t(random() % 2) + width * int64_t(random() % 2);
+            if (trial > 0) {
+                const int64_t shifts[] = {2, -1, 2 * width, int64_t(1) << 33};
+                row[random() % count] += shifts[trial % 4];
+            }
+            EXPECT_EQ(hup::detail::row_in_windows_avx512(row.data(), count, base, width),
+                      hup::detail::row_in_windows(row.data(), count, base, width))
+                << "count " << count << " trial " << trial;
+        }
+    }
+}
+
 TEST(MaxUnpoolErrors, NullData) {
     for (int i = 0; i < 3; i++) {
         UnpoolProblem p;

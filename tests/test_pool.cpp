@@ -1110,6 +1110,49 @@ TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
     EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)));
 }
 
+// Planar 2-D unpooling with kernel 2, stride 2, no padding and the default output size runs as
+// a gather (runtime/pool.cpp, unpool_by_windows) once every index lies in its own window;
+// otherwise the check and scatter of any other input. Both paths, in place and streamed,
+// against libtorch bit-exact: max_pool's indices; one moved into a neighbouring window (or a
+// window's other corner); one outside the plane (refused, nothing written).
+TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(780);
+    const int64_t saved = hup::detail::streaming_bytes;
+    MaxPoolOptions po;
+    po.kernel_size = {2};
+    MaxUnpoolOptions o;
+    o.kernel_size = {2};
+    int compared = 0;
+    for (int64_t streaming : {saved, int64_t(0)}) {
+        hup::detail::streaming_bytes = streaming;
+        // Even sizes: max_pool's indices are flat in its input's plane, which the default
+        // output size matches only then (odd sizes unpool to the input's size: not the gather).
+        for (const std::vector<int64_t> &in : {std::vector<int64_t>{2, 3, 8, 10}, {1, 1, 2, 2}, {1, 4, 2, 34}, {2, 5, 34, 18}}) {
+            const at::Tensor x = torch::randn(in);
+            const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
+            const std::string what = std::string(c10::str(c10::IntArrayRef(in))) + " streaming " + std::to_string(streaming);
+            EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o))) << what;
+            const int64_t width = 2 * tv.size(3), last = ti.numel() - 1;
+            for (int64_t shift : {int64_t(2), -int64_t(1), width, int64_t(1) - width}) {  // another window, or corner
+                at::Tensor moved = ti.clone();
+                int64_t &index = moved.view({-1}).data_ptr<int64_t>()[last / 2];
+                index = std::clamp<int64_t>(index + shift, 0, 4 * tv.size(2) * tv.size(3) - 1);
+                EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, moved, o), hup::torch::reference_max_unpool(tv, moved, o)))
+                    << what << " index moved by " << shift;
+            }
+            at::Tensor outside = ti.clone();
+            outside.view({-1})[last] = 4 * tv.size(2) * tv.size(3);
+            const at::Tensor out = torch::full({in[0], in[1], 2 * tv.size(2), 2 * tv.size(3)}, 7.0f);
+            EXPECT_EQ(hup::torch::max_unpool(tv, outside, out, o).code(), hup::StatusCode::InvalidArgument) << what;
+            EXPECT_TRUE(out.eq(7.0f).all().item<bool>()) << what << ": output written";
+            compared++;
+        }
+    }
+    hup::detail::streaming_bytes = saved;
+    EXPECT_EQ(compared, 8);
+}
+
 // max_pool options and the max_unpool options that undo them, back to the input's size.
 static std::pair<MaxPoolOptions, MaxUnpoolOptions> round_trip_options(const std::vector<int64_t> &in, int64_t kernel,
                                                                       int64_t stride, int64_t padding) {
