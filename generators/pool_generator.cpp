@@ -162,9 +162,10 @@ public:
 };
 
 // max_unpool of 2-D planes whose pooling windows tile the output (kernel = stride = 2, no
-// padding, the default output size), once the runtime has checked that every index lies in its own window: each output
-// element then has one candidate, the input element whose window holds it, so the unpool is a
-// gather, with no zero fill and no scatter (and no repeated index to order).
+// padding, the default output size), once the runtime has checked that every index lies in its
+// own window: each output element then has one candidate, the input element whose window holds
+// it, so the unpool is a gather, with no zero fill and no scatter (and no repeated index to
+// order).
 class MaxUnpoolWindows : public Generator<MaxUnpoolWindows> {
 public:
     // in and indices: (x, y, c, n); out: (x, y, c, n) of the output planes, twice the input's

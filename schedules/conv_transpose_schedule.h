@@ -156,6 +156,9 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     int vec_tile, blocked_tile;
     if (channel_vectors) {
         vec_tile = std::clamp(knobs.channel_block / lanes, 1, kConvChannelPad / lanes) * lanes;
+        // AVX2: 2 vectors x 6 positions (12 accumulators). AVX-512: 1 vector x 8 positions,
+        // enough accumulators for the FMAs' latency, and rows of 8, 16, 32 and 64 (a
+        // generator's layers) fill them, where tiles of 12 would compute up to half padding.
         blocked_tile = knobs.position_block > 0 ? knobs.position_block
                                                 : std::min(lanes >= 16 ? 8 : 12, (registers - 4) / (vec_tile / lanes));
     } else {
