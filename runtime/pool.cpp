@@ -610,6 +610,21 @@ UnpoolSlabs unpool_slabs(const TensorView &input, const std::vector<int64_t> &ou
     return slabs;
 }
 
+// Floats of output that an unpooling task keeps in the cache at a time.
+constexpr int64_t kUnpoolChunkFloats = int64_t(64) << 10;
+
+// Planes [c0, c0 + count) of image n produced by `fill` into a pooled scratch (count planes of
+// `plane` floats, back to back), then copied into the output (planes `plane_stride` apart from
+// `dst`) with non-temporal stores, so that the output's lines are not read before being
+// overwritten. Nothing is copied when `fill` fails.
+template <typename Fill>
+Status through_scratch(float *dst, int64_t plane_stride, int64_t plane, int64_t count, Fill &&fill) {
+    const detail::ScratchBuffer scratch(plane * count);
+    const Status s = fill(scratch.data());
+    for (int64_t c = 0; s.ok() && c < count; c++) detail::stream_copy(dst + c * plane_stride, scratch.data() + c * plane, plane);
+    return s;
+}
+
 // max_unpool as a gather (generators/pool_generator.cpp, MaxUnpoolWindows): planar 2-D planes
 // of dense rows, pooled with kernel 2, stride 2 and no padding, whose windows tile an output of
 // twice the input's size (the default). Returns false, having written nothing, where that does not
@@ -680,26 +695,24 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
         *status = run(in, idx, out);  // every plane at once, in place: the output stays in the caches
         return true;
     }
-    // Larger outputs: a few planes at a time into a scratch in the cache, copied out with
-    // non-temporal stores, so that the output's lines are not read before being overwritten.
-    const int64_t plane = sizes[2] * sizes[3], chunk_elements = int64_t(64) << 10;
-    *status = detail::for_channel_chunks(sizes[0], sizes[1], chunk_elements / plane, [&](int64_t n, int64_t c0, int64_t count) {
-        detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk;
+    // Larger outputs: a few planes at a time, through a scratch in the cache.
+    const int64_t plane = sizes[2] * sizes[3];
+    *status = detail::for_channel_chunks(sizes[0], sizes[1], kUnpoolChunkFloats / plane, [&](int64_t n, int64_t c0, int64_t count) {
+        detail::HalideView in_chunk = in, idx_chunk = idx;
         in_chunk.crop_planes(n, c0, count);
         idx_chunk.crop_planes(n, c0, count);
-        const detail::ScratchBuffer buffer(plane * count);
-        float *scratch = buffer.data();
-        out_chunk.init(scratch, 4);
-        out_chunk.set(0, sizes[3], 1);
-        out_chunk.set(1, sizes[2], sizes[3]);
-        out_chunk.set(2, count, plane);
-        out_chunk.set(3, 1, 1);
-        out_chunk.dims[2].min = (int32_t)c0;
-        out_chunk.dims[3].min = (int32_t)n;
-        const Status s = run(in_chunk, idx_chunk, out_chunk);
         float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
-        for (int64_t c = 0; s.ok() && c < count; c++) detail::stream_copy(dst + c * out_strides[1], scratch + c * plane, plane);
-        return s;
+        return through_scratch(dst, out_strides[1], plane, count, [&](float *scratch) {
+            detail::HalideView out_chunk;
+            out_chunk.init(scratch, 4);
+            out_chunk.set(0, sizes[3], 1);
+            out_chunk.set(1, sizes[2], sizes[3]);
+            out_chunk.set(2, count, plane);
+            out_chunk.set(3, 1, 1);
+            out_chunk.dims[2].min = (int32_t)c0;
+            out_chunk.dims[3].min = (int32_t)n;
+            return run(in_chunk, idx_chunk, out_chunk);
+        });
     });
     return true;
 }
@@ -728,7 +741,6 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     for (int d = 2; d < rank; d++) plane *= sizes[d];
     if (device != Device::Host) return max_unpool_on_gpu(device, input, indices, output, sizes, plane);
     if (unpool_by_windows(input, indices, output, options, sizes, &s)) return s;
-    const int64_t chunk_elements = int64_t(64) << 10;  // floats of output a task keeps in the cache
     const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
     const std::vector<int64_t> out_strides = detail::strides_of(output);
     const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && spatial_nests(output);
@@ -736,7 +748,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     if (stream && planar_flat && input.sizes[2] > 0) {
         Window w;
         parse_window("max_unpool", input.sizes, options.kernel_size, options.stride, options.padding, {}, &w);
-        slabs = unpool_slabs(input, sizes, w, chunk_elements);
+        slabs = unpool_slabs(input, sizes, w, kUnpoolChunkFloats);
     }
     std::vector<char> in_slabs;
     s = check_indices(indices, plane, slabs, &in_slabs);
@@ -762,7 +774,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     // (the zero fill, then the scatter into it). Outputs larger than the caches go through a
     // scratch buffer copied out with non-temporal stores, so that the output's lines are not
     // read before being overwritten; smaller ones are unpooled in place.
-    return detail::for_channel_chunks(sizes[0], sizes[1], chunk_elements / plane, [&](int64_t n, int64_t c0, int64_t count) {
+    return detail::for_channel_chunks(sizes[0], sizes[1], kUnpoolChunkFloats / plane, [&](int64_t n, int64_t c0, int64_t count) {
         detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk = out;
         in_chunk.crop_planes(n, c0, count);
         idx_chunk.crop_planes(n, c0, count);
@@ -795,12 +807,10 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
             }
             return Status::Ok();
         }
-        const detail::ScratchBuffer scratch(plane * count);
-        scratch_view(scratch.data(), 0, plane, n, c0, count, &out_chunk);
-        const Status s = run(in_chunk, idx_chunk, out_chunk);
-        if (!s.ok()) return s;
-        for (int64_t c = 0; c < count; c++) detail::stream_copy(dst + c * out_strides[1], scratch.data() + c * plane, plane);
-        return Status::Ok();
+        return through_scratch(dst, out_strides[1], plane, count, [&](float *scratch) {
+            scratch_view(scratch, 0, plane, n, c0, count, &out_chunk);
+            return run(in_chunk, idx_chunk, out_chunk);
+        });
     });
 }
 

@@ -282,11 +282,16 @@ void note_variant_name(const std::string &name) {
     std::fprintf(stderr, "hup variant: %s\n", name.c_str());
 }
 
+namespace {
+// The first 64-byte boundary in a block of at least 15 floats more than it must hold.
+float *first_line(float *block) {
+    return reinterpret_cast<float *>((reinterpret_cast<uintptr_t>(block) + 63) & ~uintptr_t(63));
+}
+}  // namespace
+
 float *aligned_floats(int64_t count, std::unique_ptr<float[]> *storage) {
-    constexpr int64_t line_floats = 16;
-    storage->reset(new float[count + line_floats - 1]);
-    const uintptr_t address = reinterpret_cast<uintptr_t>(storage->get());
-    return reinterpret_cast<float *>((address + 63) & ~uintptr_t(63));
+    storage->reset(new float[count + 15]);
+    return first_line(storage->get());
 }
 
 namespace {
@@ -317,7 +322,7 @@ ScratchBuffer::ScratchBuffer(int64_t count) {
         capacity_ = count;
         data_ = aligned_floats(count, &storage_);
     } else {
-        data_ = reinterpret_cast<float *>((reinterpret_cast<uintptr_t>(storage_.get()) + 63) & ~uintptr_t(63));
+        data_ = first_line(storage_.get());
     }
 }
 
