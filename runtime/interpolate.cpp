@@ -18,6 +18,9 @@ namespace {
 using detail::AxisSpec;
 using detail::Resampling;
 
+// Floats of output that a streaming task computes in the cache before copying them out.
+constexpr int64_t kStreamChunkFloats = int64_t(64) << 10;
+
 Status invalid(const std::string &message) { return Status(StatusCode::InvalidArgument, message); }
 
 // The rank a mode needs (0: any of 3, 4, 5), as torch.nn.functional.interpolate dispatches.
@@ -297,10 +300,25 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     detail::HalideView in_view, out_view;
     detail::make_halide_view(in, &in_view);
     detail::make_halide_view(out, &out_view);
-    status = detail::run_pipeline("interpolate", [&](void *user_context) {
-        return detail::run_interpolate_kernel(kernel, user_context, &in_view.buffer, tables, spatial, rows_per_tile,
-                                              &out_view.buffer);
-    });
+    auto run = [&](halide_buffer_t *out_buffer, int32_t rows) {
+        return detail::run_pipeline("interpolate", [&](void *user_context) {
+            return detail::run_interpolate_kernel(kernel, user_context, &in_view.buffer, tables, spatial, rows,
+                                                  out_buffer);
+        });
+    };
+    // Outputs that leave the caches are computed a cache-sized chunk at a time and streamed
+    // out (not the channel-block variants, whose blocks of channels must stay whole). A chunk
+    // is one tile: the chunks are the parallel tasks already, and a pipeline that split its
+    // chunk into parallel strips again ran slower.
+    const bool streamed = !channel_blocks && out.data == output.data &&
+                          detail::element_count(output.sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
+    if (streamed) {
+        status = detail::run_streamed(out_view, kStreamChunkFloats, [&](halide_buffer_t *chunk) {
+            return run(chunk, rows_per_tile ? rows_per_tile : chunk->dim[spatial - 1].extent);
+        });
+    } else {
+        status = run(&out_view.buffer, rows_per_tile);
+    }
     if (status.ok() && out.data != output.data) detail::strided_copy(out, output);
     return status;
 }

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -208,27 +209,44 @@ void strided_copy(const TensorView &src, const TensorView &dst) {
     }
 }
 
+namespace {
+// Non-temporal stores of whole cache lines: each line's write-combining buffer fills at once.
+__attribute__((target("avx512f"))) void stream_lines_avx512(float *dst, const float *src, int64_t lines) {
+    for (int64_t i = 0; i < lines; i++) _mm512_stream_ps(dst + 16 * i, _mm512_loadu_ps(src + 16 * i));
+}
+__attribute__((target("avx"))) void stream_lines_avx(float *dst, const float *src, int64_t lines) {
+    for (int64_t i = 0; i < lines; i++) {
+        _mm256_stream_ps(dst + 16 * i, _mm256_loadu_ps(src + 16 * i));
+        _mm256_stream_ps(dst + 16 * i + 8, _mm256_loadu_ps(src + 16 * i + 8));
+    }
+}
+void stream_lines_sse(float *dst, const float *src, int64_t lines) {
+    for (int64_t i = 0; i < 4 * lines; i++) _mm_stream_ps(dst + 4 * i, _mm_loadu_ps(src + 4 * i));
+}
+}  // namespace
+
 void stream_copy(float *dst, const float *src, int64_t count) {
-    int64_t head = 0;
-    while (head < count && (reinterpret_cast<uintptr_t>(dst + head) & 15) != 0) head++;
+    static const auto stream_lines = __builtin_cpu_supports("avx512f") ? stream_lines_avx512
+                                     : __builtin_cpu_supports("avx")   ? stream_lines_avx
+                                                                       : stream_lines_sse;
+    // The unaligned head and tail (floats are 4-byte aligned) with ordinary stores.
+    const int64_t head = std::min<int64_t>(count, (64 - (reinterpret_cast<uintptr_t>(dst) & 63)) / 4 % 16);
     std::memcpy(dst, src, head * sizeof(float));
-    int64_t i = head;
-    for (; i + 4 <= count; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-    std::memcpy(dst + i, src + i, (count - i) * sizeof(float));
+    const int64_t lines = (count - head) / 16, done = head + 16 * lines;
+    stream_lines(dst + head, src + head, lines);
+    std::memcpy(dst + done, src + done, (count - done) * sizeof(float));
     _mm_sfence();
 }
 
 namespace {
-struct ChannelChunks {
-    int64_t channels, chunk, chunks_per_image;
-    const std::function<Status(int64_t, int64_t, int64_t)> *body;
+struct ParallelTasks {
+    const std::function<Status(int64_t)> *body;
     std::mutex mutex;
     Status first_failure;
 
     static int task(void *, int index, uint8_t *closure) {
-        ChannelChunks &job = *reinterpret_cast<ChannelChunks *>(closure);
-        const int64_t n = index / job.chunks_per_image, c0 = (index % job.chunks_per_image) * job.chunk;
-        Status s = (*job.body)(n, c0, std::min(job.chunk, job.channels - c0));
+        ParallelTasks &job = *reinterpret_cast<ParallelTasks *>(closure);
+        Status s = (*job.body)(index);
         if (!s.ok()) {
             std::lock_guard<std::mutex> lock(job.mutex);
             if (job.first_failure.ok()) job.first_failure = s;
@@ -238,17 +256,86 @@ struct ChannelChunks {
 };
 }  // namespace
 
+Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body) {
+    if (count > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "too many parallel tasks");
+    ParallelTasks job;
+    job.body = &body;
+    halide_do_par_for(nullptr, ParallelTasks::task, 0, (int)count, reinterpret_cast<uint8_t *>(&job));
+    return job.first_failure;
+}
+
 Status for_channel_chunks(int64_t batch, int64_t channels, int64_t chunk,
                           const std::function<Status(int64_t, int64_t, int64_t)> &body) {
-    ChannelChunks job;
-    job.channels = channels;
-    job.chunk = std::max<int64_t>(1, chunk);
-    job.chunks_per_image = (channels + job.chunk - 1) / job.chunk;
-    job.body = &body;
-    const int64_t tasks = batch * job.chunks_per_image;
-    if (tasks > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "too many planes");
-    halide_do_par_for(nullptr, ChannelChunks::task, 0, (int)tasks, reinterpret_cast<uint8_t *>(&job));
-    return job.first_failure;
+    chunk = std::max<int64_t>(1, chunk);
+    const int64_t chunks_per_image = (channels + chunk - 1) / chunk;
+    return parallel_tasks(batch * chunks_per_image, [&](int64_t index) {
+        const int64_t n = index / chunks_per_image, c0 = (index % chunks_per_image) * chunk;
+        return body(n, c0, std::min(chunk, channels - c0));
+    });
+}
+
+Status run_streamed(const HalideView &out, int64_t chunk_floats,
+                    const std::function<Status(halide_buffer_t *chunk)> &fill) {
+    // The dims in memory order (smallest stride first): chunks are boxes of whole lines of the
+    // fastest dims, cut along the first dim that would make them larger than chunk_floats.
+    const int dims = out.buffer.dimensions;
+    std::vector<int> order(dims);
+    for (int d = 0; d < dims; d++) order[d] = d;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return out.dims[a].stride < out.dims[b].stride; });
+    int cut = 0;
+    int64_t inner = 1;  // elements of a chunk below the cut dim
+    while (cut < dims && inner * out.dims[order[cut]].extent <= chunk_floats) inner *= out.dims[order[cut++]].extent;
+    if (cut == dims) {  // it all fits one chunk
+        HalideView whole = out;
+        whole.buffer.dim = whole.dims;
+        return fill(&whole.buffer);
+    }
+    const int64_t cut_extent = out.dims[order[cut]].extent;
+    const int64_t block = std::max<int64_t>(1, chunk_floats / inner);
+    const int64_t blocks = (cut_extent + block - 1) / block;
+    int64_t outer = 1;  // chunks along the dims above the cut
+    for (int p = cut + 1; p < dims; p++) outer *= out.dims[order[p]].extent;
+    return parallel_tasks(blocks * outer, [&](int64_t index) {
+        HalideView chunk = out;
+        chunk.buffer.dim = chunk.dims;
+        int64_t rest = index / blocks, dense_stride = 1;
+        for (int p = 0; p < dims; p++) {
+            halide_dimension_t &dim = chunk.dims[order[p]];
+            if (p == cut) {
+                const int64_t first = (index % blocks) * block;
+                dim.min += (int32_t)first;
+                dim.extent = (int32_t)std::min(block, cut_extent - first);
+            } else if (p > cut) {
+                dim.min += (int32_t)(rest % dim.extent);
+                rest /= dim.extent;
+                dim.extent = 1;
+            }
+            dim.stride = (int32_t)dense_stride;
+            dense_stride *= dim.extent;
+        }
+        const ScratchBuffer scratch(dense_stride);
+        chunk.buffer.host = reinterpret_cast<uint8_t *>(scratch.data());
+        const Status s = fill(&chunk.buffer);
+        if (!s.ok()) return s;
+        // Copy out the longest runs that are contiguous in the output too.
+        int dense = 0;
+        int64_t run = 1;
+        while (dense < dims && (chunk.dims[order[dense]].extent == 1 || out.dims[order[dense]].stride == run)) {
+            run *= chunk.dims[order[dense++]].extent;
+        }
+        float *base = reinterpret_cast<float *>(out.buffer.host);
+        for (int d = 0; d < dims; d++) base += (int64_t)(chunk.dims[d].min - out.dims[d].min) * out.dims[d].stride;
+        for (int64_t r = 0; r * run < dense_stride; r++) {
+            int64_t offset = 0, position = r;
+            for (int p = dense; p < dims; p++) {
+                const halide_dimension_t &dim = chunk.dims[order[p]];
+                offset += position % dim.extent * out.dims[order[p]].stride;
+                position /= dim.extent;
+            }
+            stream_copy(base + offset, scratch.data() + r * run, run);
+        }
+        return Status::Ok();
+    });
 }
 
 void fill_channels(const TensorView &out, const float *bias) {

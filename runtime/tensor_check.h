@@ -92,6 +92,18 @@ void stream_copy(float *dst, const float *src, int64_t count);
 // tests can send small problems down the streaming paths.
 extern int64_t streaming_bytes;
 
+// Runs body(0) .. body(count - 1) in parallel on Halide's thread pool; returns the first failure.
+Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body);
+
+// Runs a pipeline whose float output `out` is far larger than the caches, a chunk at a time:
+// each parallel task has `fill` compute a box of about `chunk_floats` outputs (whole lines of
+// out's fastest dims, in the same memory order, at the box's own coordinates) into a scratch
+// buffer that stays in the cache, then copies it into `out` with non-temporal stores. The
+// output's lines are then written once and never read first, as ordinary stores would.
+// Returns the first failure (other chunks may have been written by then).
+Status run_streamed(const HalideView &out, int64_t chunk_floats,
+                    const std::function<Status(halide_buffer_t *chunk)> &fill);
+
 // Runs body(n, first_channel, channel_count) over every image and chunk of `chunk` channels
 // in parallel on Halide's thread pool; returns the first failure.
 Status for_channel_chunks(int64_t batch, int64_t channels, int64_t chunk,

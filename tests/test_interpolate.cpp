@@ -8,6 +8,7 @@
 
 #include "HalideRuntime.h"
 #include "target_dispatch.h"
+#include "tensor_check.h"  // detail::streaming_bytes
 #include "torch_oracle.h"
 
 namespace F = torch::nn::functional;
@@ -294,6 +295,40 @@ TEST(InterpolateLarge, FullTilesAndTails) {
             }
         }
     }
+}
+
+// Outputs past detail::streaming_bytes are computed a chunk of about 64K floats at a time into a
+// scratch and streamed out (detail::run_streamed). With the threshold at 0, these shapes cut
+// their chunks along every dim: rows of one plane (planar 2-D), whole planes (many small
+// channels), images, a 1-D row itself, 3-D slices, and channels_last rows; each with tails.
+TEST(InterpolateStreamed, ChunksMatchTorch) {
+    hup_test::silence_torch_warnings();
+    torch::manual_seed(11);
+    const int64_t saved = hup::detail::streaming_bytes;
+    hup::detail::streaming_bytes = 0;
+    struct Case { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; bool antialias = false; };
+    const std::vector<Case> cases = {
+        {InterpolateMode::Bilinear, {2, 3, 150, 171}, {2.0}},       // 300 x 342 planes: cut along rows
+        {InterpolateMode::Nearest, {1, 2, 151, 170}, {2.0}},
+        {InterpolateMode::Bicubic, {1, 2, 140, 160}, {1.9}},
+        {InterpolateMode::Bilinear, {1, 20, 40, 50}, {2.0}},        // 8000-float planes: cut along C
+        {InterpolateMode::NearestExact, {3, 5, 40, 50}, {2.0}},     // cut along N
+        {InterpolateMode::Area, {1, 3, 700, 500}, {0.4}},           // run-time taps
+        {InterpolateMode::Bilinear, {1, 2, 400, 500}, {0.7}, true},
+        {InterpolateMode::Linear, {2, 3, 70001}, {2.0}},            // a 140002-float row: cut along W
+        {InterpolateMode::Trilinear, {1, 4, 20, 30, 41}, {2.0}},    // cut along D
+        {InterpolateMode::Trilinear, {1, 2, 3, 200, 201}, {1.5}}};  // a slice > a chunk: cut along H
+    for (const Case &c : cases) {
+        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
+            if (layout == Layout::ChannelsLast && c.in.size() == 3) continue;
+            InterpolateOptions o;
+            o.mode = c.mode;
+            o.scale_factor = c.scale;
+            o.antialias = c.antialias;
+            EXPECT_EQ(check_case(c.in, layout, o), "");
+        }
+    }
+    hup::detail::streaming_bytes = saved;
 }
 
 // The narrower objects of every multi-target variant (tests/target_dispatch.h): the AVX2
