@@ -7,7 +7,7 @@
 //  2. Run strips in parallel, fused with channel and batch (planar) or batch (channels_last).
 //  3. Compute each pass but the last once per tile, vectorised along the dense dim (x for
 //     planar, c for channels_last). The last pass is inlined into the output's vector loop,
-//     and so is every pass of channels_last nearest, which only moves dense C-vectors.
+//     and so is every pass of nearest, which only moves data.
 // The strip height is a run-time value (see the generator's rows_per_tile).
 // Every split guards its tail, so extents of 1, or smaller than any factor, are fine.
 #pragma once
@@ -92,8 +92,10 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     }
     output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
 
-    // channels_last nearest moves whole C-vectors: one copy, straight from input to output.
-    const bool inline_passes = channels_last && taps > 0 && taps <= knobs.inline_taps;
+    // Nearest moves data only: straight from input to output, without an intermediate to store
+    // and reload (channels_last: whole C-vectors; planar: one shuffle per output vector, which
+    // the output's rows repeat rather than copy). channels_last may inline more (inline_taps).
+    const bool inline_passes = taps > 0 && taps <= (channels_last ? knobs.inline_taps : 1);
     for (size_t i = 0; i + 1 < passes.size() && !inline_passes; i++) {
         Func pass = passes[i];
         if ((int)i == x_pass_index && taps == 0 && !channels_last) {
