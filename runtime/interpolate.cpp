@@ -308,8 +308,8 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     };
     // Outputs that leave the caches are computed a cache-sized chunk at a time and streamed
     // out (not the channel-block variants, whose blocks of channels must stay whole). A chunk
-    // is one tile: the chunks are the parallel tasks already, and a pipeline that split its
-    // chunk into parallel strips again ran slower.
+    // is one tile: the chunks are the parallel tasks already, and fewer tiles resample fewer
+    // rows twice at their edges.
     const bool streamed = !channel_blocks && out.data == output.data &&
                           detail::element_count(output.sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
     if (streamed) {
