@@ -168,19 +168,20 @@ public:
 // order).
 class MaxUnpoolWindows : public Generator<MaxUnpoolWindows> {
 public:
-    // in and indices: (x, y, c, n); out: (x, y, c, n) of the output planes, twice the input's
+    // in and corners: (x, y, c, n); out: (x, y, c, n) of the output planes, twice the input's
     // x and y, whose mins the runtime keeps at 0 (a crop of channels may start anywhere).
+    // corners holds each input element's corner of its window, from the runtime's index scan:
+    // 0 to 3 for output (2x, 2y), (2x + 1, 2y), (2x, 2y + 1), (2x + 1, 2y + 1).
     Input<Buffer<float, 4>> in{"in"};
-    Input<Buffer<int64_t, 4>> indices{"indices"};
-    Input<int32_t> out_width{"out_width"};  // the whole output plane's W: indices are flat in it
+    Input<Buffer<uint8_t, 4>> corners{"corners"};
     Output<Buffer<float, 4>> out{"out"};
 
     void generate() {
         const Var x("x"), y("y"), c("c"), n("n");
         // The output is twice the input (the default size): every (x, y) lies in the window of
         // input (x / 2, y / 2), and no clamp keeps Halide from loading those densely.
-        const Expr flat = cast<int64_t>(y) * out_width + x;
-        out(x, y, c, n) = select(indices(x / 2, y / 2, c, n) == flat, in(x / 2, y / 2, c, n), 0.0f);
+        const Expr corner = cast<uint8_t>(x % 2 + 2 * (y % 2));
+        out(x, y, c, n) = select(corners(x / 2, y / 2, c, n) == corner, in(x / 2, y / 2, c, n), 0.0f);
         schedule_max_unpool_windows_cpu(get_target(), {x, y, c, n}, out);
     }
 };

@@ -329,29 +329,33 @@ __attribute__((target("avx2"))) void dense_index_span_avx2(const int64_t *row, i
 // Whether a row of indices of 2x2 windows that tile the output (stride 2, no padding) each
 // lie in their own window: index x of the row holds base + 2x + {0, 1, W, W + 1}, where base is
 // the window row's first output element and W the output's width.
-__attribute__((target("avx512f"))) bool row_in_windows_avx512(const int64_t *row, int64_t count, int64_t base,
-                                                              int64_t width) {
+__attribute__((target("avx512f"))) bool row_window_corners_avx512(const int64_t *row, int64_t count, int64_t base,
+                                                                  int64_t width, uint8_t *corners) {
     const __m512i one = _mm512_set1_epi64(1), w = _mm512_set1_epi64(width), w1 = _mm512_set1_epi64(width + 1);
-    const __m512i step = _mm512_set1_epi64(16);
+    const __m512i step = _mm512_set1_epi64(16), two = _mm512_set1_epi64(2);
     __m512i first = _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0));
     __mmask8 outside = 0;
     int64_t x = 0;
     for (; x + 8 <= count; x += 8) {
         const __m512i local = _mm512_sub_epi64(_mm512_loadu_si512(row + x), first);
+        const __mmask8 lower = _mm512_cmpeq_epi64_mask(local, w) | _mm512_cmpeq_epi64_mask(local, w1);
         const __mmask8 inside = _mm512_cmpeq_epi64_mask(local, _mm512_setzero_si512()) |
-                                _mm512_cmpeq_epi64_mask(local, one) | _mm512_cmpeq_epi64_mask(local, w) |
-                                _mm512_cmpeq_epi64_mask(local, w1);
+                                _mm512_cmpeq_epi64_mask(local, one) | lower;
         outside |= (__mmask8)~inside;
+        // The corner: the low bit of the offset (width is even), plus 2 in the window's lower row.
+        const __m512i corner = _mm512_mask_add_epi64(_mm512_and_si512(local, one), lower, _mm512_and_si512(local, one), two);
+        _mm_storel_epi64(reinterpret_cast<__m128i *>(corners + x), _mm512_cvtepi64_epi8(corner));
         first = _mm512_add_epi64(first, step);
     }
-    return outside == 0 && row_in_windows(row + x, count - x, base + 2 * x, width);
+    return outside == 0 && row_window_corners(row + x, count - x, base + 2 * x, width, corners + x);
 }
 
-bool row_in_windows(const int64_t *row, int64_t count, int64_t base, int64_t width) {
+bool row_window_corners(const int64_t *row, int64_t count, int64_t base, int64_t width, uint8_t *corners) {
     bool inside = true;
     for (int64_t x = 0; x < count; x++) {
         const int64_t local = row[x] - (base + 2 * x);
         inside &= local == 0 || local == 1 || local == width || local == width + 1;
+        corners[x] = (uint8_t)((local & 1) + (local >= width ? 2 : 0));
     }
     return inside;
 }
@@ -636,6 +640,7 @@ struct WindowScan {
     const int64_t *data = nullptr;
     std::vector<int64_t> sizes, strides;
     int64_t width = 0;  // the output's W
+    uint8_t *corners = nullptr;  // per input element, dense (x, y, c, n): its index's corner
     std::atomic<bool> outside{false};
 
     static int task(void *, int plane_index, uint8_t *closure) {
@@ -645,10 +650,12 @@ struct WindowScan {
         const int64_t plane_number = scan.sizes[0] * scan.sizes[1] - 1 - plane_index;
         const int64_t n = plane_number / scan.sizes[1], c = plane_number % scan.sizes[1];
         const int64_t *plane = scan.data + n * scan.strides[0] + c * scan.strides[1];
+        uint8_t *plane_corners = scan.corners + plane_number * scan.sizes[2] * scan.sizes[3];
         for (int64_t y = 0; y < scan.sizes[2] && !scan.outside.load(std::memory_order_relaxed); y++) {
             const int64_t *row = plane + y * scan.strides[2], base = 2 * y * scan.width;
-            const bool inside = avx512 ? detail::row_in_windows_avx512(row, scan.sizes[3], base, scan.width)
-                                       : detail::row_in_windows(row, scan.sizes[3], base, scan.width);
+            uint8_t *row_corners = plane_corners + y * scan.sizes[3];
+            const bool inside = avx512 ? detail::row_window_corners_avx512(row, scan.sizes[3], base, scan.width, row_corners)
+                                       : detail::row_window_corners(row, scan.sizes[3], base, scan.width, row_corners);
             if (!inside) scan.outside = true;
         }
         return 0;
@@ -669,20 +676,28 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
         if (!detail::unit_stride(*t, 3) || detail::channels_dense(*t, 1)) return false;
     }
     const std::vector<int64_t> out_strides = detail::strides_of(output);
-    if (out_strides[2] != sizes[3]) return false;  // output rows back to back: planes flat for the copy-out
     const int64_t planes = sizes[0] * sizes[1];
     if (planes > std::numeric_limits<int>::max()) return false;
+    // The scan reduces each index to its corner of its window, a byte: the gather then reads
+    // an eighth of the index bytes.
+    const int64_t elements = detail::element_count(input.sizes);
+    const detail::ScratchBuffer corners((elements + 3) / 4);
     WindowScan scan;
     scan.data = static_cast<const int64_t *>(indices.data);
     scan.sizes = indices.sizes;
     scan.strides = detail::strides_of(indices);
     scan.width = sizes[3];
+    scan.corners = reinterpret_cast<uint8_t *>(corners.data());
     halide_do_par_for(nullptr, WindowScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
     if (scan.outside) return false;
 
     detail::HalideView in, idx, out;
     pool_view(input, 4, kFloat32, &in);
-    pool_view(indices, 4, kInt64, &idx);
+    idx.init(scan.corners, 4, halide_type_t(halide_type_uint, 8));
+    idx.set(0, input.sizes[3], 1);
+    idx.set(1, input.sizes[2], input.sizes[3]);
+    idx.set(2, input.sizes[1], input.sizes[2] * input.sizes[3]);
+    idx.set(3, input.sizes[0], input.sizes[1] * input.sizes[2] * input.sizes[3]);
     out.init(output.data, 4);
     out.set(0, sizes[3], 1);
     out.set(1, sizes[2], out_strides[2]);
@@ -690,31 +705,20 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     out.set(3, sizes[0], out_strides[0]);
     auto run = [&](detail::HalideView &in_v, detail::HalideView &idx_v, detail::HalideView &out_v) {
         return detail::run_pipeline("max_unpool", [&](void *user_context) {
-            return hup_max_unpool_windows(user_context, &in_v.buffer, &idx_v.buffer, (int32_t)sizes[3], &out_v.buffer);
+            return hup_max_unpool_windows(user_context, &in_v.buffer, &idx_v.buffer, &out_v.buffer);
         });
     };
     if (detail::element_count(sizes) * (int64_t)sizeof(float) < detail::streaming_bytes) {
         *status = run(in, idx, out);  // every plane at once, in place: the output stays in the caches
         return true;
     }
-    // Larger outputs: a few planes at a time, through a scratch in the cache.
-    const int64_t plane = sizes[2] * sizes[3];
-    *status = detail::for_channel_chunks(sizes[0], sizes[1], kUnpoolChunkFloats / plane, [&](int64_t n, int64_t c0, int64_t count) {
-        detail::HalideView in_chunk = in, idx_chunk = idx;
-        in_chunk.crop_planes(n, c0, count);
-        idx_chunk.crop_planes(n, c0, count);
-        float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
-        return through_scratch(dst, out_strides[1], plane, count, [&](float *scratch) {
-            detail::HalideView out_chunk;
-            out_chunk.init(scratch, 4);
-            out_chunk.set(0, sizes[3], 1);
-            out_chunk.set(1, sizes[2], sizes[3]);
-            out_chunk.set(2, count, plane);
-            out_chunk.set(3, 1, 1);
-            out_chunk.dims[2].min = (int32_t)c0;
-            out_chunk.dims[3].min = (int32_t)n;
-            return run(in_chunk, idx_chunk, out_chunk);
-        });
+    // Larger outputs: a chunk at a time, through a scratch in the cache (Halide reads the
+    // inputs the chunk's box needs).
+    *status = detail::run_streamed(out, kUnpoolChunkFloats, [&](halide_buffer_t *chunk) {
+        detail::HalideView out_chunk;
+        out_chunk.init(chunk->host, 4);
+        std::copy(chunk->dim, chunk->dim + 4, out_chunk.dims);
+        return run(in, idx, out_chunk);
     });
     return true;
 }

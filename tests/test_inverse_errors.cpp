@@ -409,7 +409,8 @@ TEST(MaxUnpoolErrors, IndexSpanKernelsMatchAPlainLoop) {
     if (checked == 0) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512";
 }
 
-// The gather's window check (runtime/pool.cpp): the AVX-512 row kernel against the plain loop,
+// The gather's window check (runtime/pool.cpp): the AVX-512 row kernel against the plain loop, its
+// verdict and the corners it writes (which must say where each index points),
 // on rows of every length up to a few vectors, with each index in its window's four corners and
 // one moved out (to another window, the next row, or far away).
 TEST(MaxUnpoolErrors, WindowCheckKernelsAgree) {
@@ -424,9 +425,17 @@ TEST(MaxUnpoolErrors, WindowCheckKernelsAgree) {
                 const int64_t shifts[] = {2, -1, 2 * width, int64_t(1) << 33};
                 row[random() % count] += shifts[trial % 4];
             }
-            EXPECT_EQ(hup::detail::row_in_windows_avx512(row.data(), count, base, width),
-                      hup::detail::row_in_windows(row.data(), count, base, width))
+            std::vector<uint8_t> vector_corners(count), plain_corners(count);
+            const bool inside = hup::detail::row_window_corners(row.data(), count, base, width, plain_corners.data());
+            EXPECT_EQ(hup::detail::row_window_corners_avx512(row.data(), count, base, width, vector_corners.data()), inside)
                 << "count " << count << " trial " << trial;
+            if (inside) {
+                EXPECT_EQ(vector_corners, plain_corners) << "count " << count << " trial " << trial;
+                for (int64_t x = 0; x < count; x++) {  // the corner says where the index points
+                    const int corner = plain_corners[x];
+                    EXPECT_EQ(row[x], base + 2 * x + corner % 2 + (corner / 2) * width) << "x " << x;
+                }
+            }
         }
     }
 }

@@ -1133,6 +1133,12 @@ TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
             const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
             const std::string what = std::string(c10::str(c10::IntArrayRef(in))) + " streaming " + std::to_string(streaming);
             EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o))) << what;
+            // Into output rows that are not back to back (a narrowed wider tensor).
+            const at::Tensor wide = torch::full({in[0], in[1], 2 * tv.size(2), 2 * tv.size(3) + 3}, 7.0f);
+            const at::Tensor rows = wide.narrow(3, 1, 2 * tv.size(3));
+            EXPECT_TRUE(hup::torch::max_unpool(tv, ti, rows, o).ok()) << what;
+            EXPECT_TRUE(bits_equal(rows, hup::torch::reference_max_unpool(tv, ti, o))) << what << " strided rows";
+            EXPECT_TRUE(wide.narrow(3, 0, 1).eq(7.0f).all().item<bool>()) << what << " strided rows";
             const int64_t width = 2 * tv.size(3), last = ti.numel() - 1;
             for (int64_t shift : {int64_t(2), -int64_t(1), width, int64_t(1) - width}) {  // another window, or corner
                 at::Tensor moved = ti.clone();
