@@ -297,6 +297,27 @@ TEST(InterpolateLarge, FullTilesAndTails) {
     }
 }
 
+// One mode, input shape and scale_factor (and antialias), checked contiguous and channels_last.
+struct ScaledCase {
+    InterpolateMode mode;
+    std::vector<int64_t> in;
+    std::vector<double> scale;
+    bool antialias = false;
+};
+
+void check_scaled_cases(const std::vector<ScaledCase> &cases) {
+    for (const ScaledCase &c : cases) {
+        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
+            if (layout == Layout::ChannelsLast && c.in.size() == 3) continue;
+            InterpolateOptions o;
+            o.mode = c.mode;
+            o.scale_factor = c.scale;
+            o.antialias = c.antialias;
+            EXPECT_EQ(check_case(c.in, layout, o), "");
+        }
+    }
+}
+
 // Outputs past detail::streaming_bytes are computed a chunk of about 64K floats at a time into a
 // scratch and streamed out (detail::run_streamed). With the threshold at 0, these shapes cut
 // their chunks along every dim: rows of one plane (planar 2-D), whole planes (many small
@@ -306,8 +327,7 @@ TEST(InterpolateStreamed, ChunksMatchTorch) {
     torch::manual_seed(11);
     const int64_t saved = hup::detail::streaming_bytes;
     hup::detail::streaming_bytes = 0;
-    struct Case { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; bool antialias = false; };
-    const std::vector<Case> cases = {
+    const std::vector<ScaledCase> cases = {
         {InterpolateMode::Bilinear, {2, 3, 150, 171}, {2.0}},       // 300 x 342 planes: cut along rows
         {InterpolateMode::Nearest, {1, 2, 151, 170}, {2.0}},
         {InterpolateMode::Bicubic, {1, 2, 140, 160}, {1.9}},
@@ -318,16 +338,7 @@ TEST(InterpolateStreamed, ChunksMatchTorch) {
         {InterpolateMode::Linear, {2, 3, 70001}, {2.0}},            // a 140002-float row: cut along W
         {InterpolateMode::Trilinear, {1, 4, 20, 30, 41}, {2.0}},    // cut along D
         {InterpolateMode::Trilinear, {1, 2, 3, 200, 201}, {1.5}}};  // a slice > a chunk: cut along H
-    for (const Case &c : cases) {
-        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
-            if (layout == Layout::ChannelsLast && c.in.size() == 3) continue;
-            InterpolateOptions o;
-            o.mode = c.mode;
-            o.scale_factor = c.scale;
-            o.antialias = c.antialias;
-            EXPECT_EQ(check_case(c.in, layout, o), "");
-        }
-    }
+    check_scaled_cases(cases);
     hup::detail::streaming_bytes = saved;
 }
 
@@ -340,23 +351,13 @@ void check_without(Without without) {
     hup_test::silence_torch_warnings();
     torch::manual_seed(5);
     const TargetDispatch dispatch(without);
-    struct Case { InterpolateMode mode; std::vector<int64_t> in; std::vector<double> scale; bool antialias = false; };
-    const std::vector<Case> cases = {
+    const std::vector<ScaledCase> cases = {
         {InterpolateMode::Bilinear, {1, 16, 40, 48}, {0.75}}, {InterpolateMode::Bilinear, {1, 11, 13, 9}, {1.5}},
         {InterpolateMode::Bicubic, {1, 9, 20, 30}, {1.7}},    {InterpolateMode::Bilinear, {2, 3, 20, 33}, {2.0}},
         {InterpolateMode::Nearest, {1, 5, 17, 33}, {0.6}},    {InterpolateMode::Area, {1, 4, 30, 51}, {0.3}},
         {InterpolateMode::Trilinear, {1, 3, 6, 8, 20}, {1.4}}, {InterpolateMode::Linear, {2, 5, 77}, {0.7}},
         {InterpolateMode::Bicubic, {1, 3, 41, 67}, {0.45}, true}};  // run-time taps, windows in range
-    for (const Case &c : cases) {
-        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
-            if (layout == Layout::ChannelsLast && c.in.size() == 3) continue;
-            InterpolateOptions o;
-            o.mode = c.mode;
-            o.scale_factor = c.scale;
-            o.antialias = c.antialias;
-            EXPECT_EQ(check_case(c.in, layout, o), "");
-        }
-    }
+    check_scaled_cases(cases);
     if (TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
 
