@@ -294,32 +294,41 @@ const std::vector<Library> &libraries() {
 constexpr int kFmaChains = 12;                // independent accumulators: > latency x FMA ports
 constexpr int64_t kFmaIterations = 1 << 20;  // per thread and call: ~6 ms at 2 FMAs per cycle
 
-// kFmaChains dependent chains of `iterations` vfmadd231ps each, on 8 floats (ymm) or 16 (zmm).
-// acc * a + b with a < 1 converges to b / (1 - a): no overflow, no denormals.
-__attribute__((target("avx2,fma"), noinline)) float fma_chains(int64_t iterations, float seed) {
-    const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
-    __m256 acc[kFmaChains];
-    for (int j = 0; j < kFmaChains; ++j) acc[j] = _mm256_set1_ps(seed + float(j));
+// kFmaChains dependent chains of `iterations` multiply-adds each, on vectors V (GCC vector
+// types: 8 floats, ymm, or 16, zmm). Inlined into the two target-specific entry points below,
+// which compile it for their own instruction set; GCC contracts each a * x + b into one
+// vfmadd231ps there. acc * a + b with a < 1 converges to b / (1 - a): no overflow, no denormals.
+template <class V>
+__attribute__((always_inline)) inline float fma_chains_of(int64_t iterations, float seed) {
+    constexpr int lanes = sizeof(V) / sizeof(float);
+    V acc[kFmaChains], a, b;
+    for (int l = 0; l < lanes; ++l) {
+        a[l] = 0.999f;
+        b[l] = 1e-3f;
+    }
+    for (int j = 0; j < kFmaChains; ++j) {
+        for (int l = 0; l < lanes; ++l) acc[j][l] = seed + float(j);
+    }
     for (int64_t i = 0; i < iterations; ++i) {
 #pragma GCC unroll 12
-        for (int j = 0; j < kFmaChains; ++j) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
+        for (int j = 0; j < kFmaChains; ++j) acc[j] = acc[j] * a + b;
     }
-    __m256 sum = acc[0];
-    for (int j = 1; j < kFmaChains; ++j) sum = _mm256_add_ps(sum, acc[j]);
-    return _mm256_cvtss_f32(sum);
+    float sum = 0;
+    for (int j = 0; j < kFmaChains; ++j) {
+        for (int l = 0; l < lanes; ++l) sum += acc[j][l];
+    }
+    return sum;
+}
+
+typedef float Floats8 __attribute__((vector_size(32)));
+typedef float Floats16 __attribute__((vector_size(64)));
+
+__attribute__((target("avx2,fma"), noinline)) float fma_chains(int64_t iterations, float seed) {
+    return fma_chains_of<Floats8>(iterations, seed);
 }
 
 __attribute__((target("avx512f"), noinline)) float fma_chains_512(int64_t iterations, float seed) {
-    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
-    __m512 acc[kFmaChains];
-    for (int j = 0; j < kFmaChains; ++j) acc[j] = _mm512_set1_ps(seed + float(j));
-    for (int64_t i = 0; i < iterations; ++i) {
-#pragma GCC unroll 12
-        for (int j = 0; j < kFmaChains; ++j) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
-    }
-    __m512 sum = acc[0];
-    for (int j = 1; j < kFmaChains; ++j) sum = _mm512_add_ps(sum, acc[j]);
-    return _mm512_reduce_add_ps(sum);
+    return fma_chains_of<Floats16>(iterations, seed);
 }
 
 bool has_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
