@@ -675,7 +675,6 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     for (const TensorView *t : {&input, &indices, &output}) {
         if (!detail::unit_stride(*t, 3) || detail::channels_dense(*t, 1)) return false;
     }
-    const std::vector<int64_t> out_strides = detail::strides_of(output);
     const int64_t planes = sizes[0] * sizes[1];
     if (planes > std::numeric_limits<int>::max()) return false;
     // The scan reduces each index to its corner of its window, a byte: the gather then reads
@@ -691,35 +690,23 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     halide_do_par_for(nullptr, WindowScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
     if (scan.outside) return false;
 
+    TensorView corner_view;  // dense, the input's shape
+    corner_view.data = scan.corners;
+    corner_view.sizes = input.sizes;
     detail::HalideView in, idx, out;
     pool_view(input, 4, kFloat32, &in);
-    idx.init(scan.corners, 4, halide_type_t(halide_type_uint, 8));
-    idx.set(0, input.sizes[3], 1);
-    idx.set(1, input.sizes[2], input.sizes[3]);
-    idx.set(2, input.sizes[1], input.sizes[2] * input.sizes[3]);
-    idx.set(3, input.sizes[0], input.sizes[1] * input.sizes[2] * input.sizes[3]);
-    out.init(output.data, 4);
-    out.set(0, sizes[3], 1);
-    out.set(1, sizes[2], out_strides[2]);
-    out.set(2, sizes[1], out_strides[1]);
-    out.set(3, sizes[0], out_strides[0]);
-    auto run = [&](detail::HalideView &in_v, detail::HalideView &idx_v, detail::HalideView &out_v) {
+    pool_view(corner_view, 4, halide_type_t(halide_type_uint, 8), &idx);
+    pool_view(output, 4, kFloat32, &out);
+    auto run = [&](halide_buffer_t *out_buffer) {
         return detail::run_pipeline("max_unpool", [&](void *user_context) {
-            return hup_max_unpool_windows(user_context, &in_v.buffer, &idx_v.buffer, &out_v.buffer);
+            return hup_max_unpool_windows(user_context, &in.buffer, &idx.buffer, out_buffer);
         });
     };
     if (detail::element_count(sizes) * (int64_t)sizeof(float) < detail::streaming_bytes) {
-        *status = run(in, idx, out);  // every plane at once, in place: the output stays in the caches
-        return true;
+        *status = run(&out.buffer);  // every plane at once, in place: the output stays in the caches
+    } else {  // a chunk at a time, through a scratch in the cache (Halide reads what each needs)
+        *status = detail::run_streamed(out, kUnpoolChunkFloats, run);
     }
-    // Larger outputs: a chunk at a time, through a scratch in the cache (Halide reads the
-    // inputs the chunk's box needs).
-    *status = detail::run_streamed(out, kUnpoolChunkFloats, [&](halide_buffer_t *chunk) {
-        detail::HalideView out_chunk;
-        out_chunk.init(chunk->host, 4);
-        std::copy(chunk->dim, chunk->dim + 4, out_chunk.dims);
-        return run(in, idx, out_chunk);
-    });
     return true;
 }
 

@@ -225,22 +225,18 @@ void stream_lines_sse(float *dst, const float *src, int64_t lines) {
 }
 }  // namespace
 
-void stream_copy_bytes(void *dst, const void *src, int64_t bytes) {
+void stream_copy(float *dst, const float *src, int64_t count) {
     static const auto stream_lines = __builtin_cpu_supports("avx512f") ? stream_lines_avx512
                                      : __builtin_cpu_supports("avx")   ? stream_lines_avx
                                                                        : stream_lines_sse;
-    uint8_t *to = static_cast<uint8_t *>(dst);
-    const uint8_t *from = static_cast<const uint8_t *>(src);
-    // The unaligned head and tail with ordinary stores.
-    const int64_t head = std::min<int64_t>(bytes, (64 - (reinterpret_cast<uintptr_t>(to) & 63)) & 63);
-    std::memcpy(to, from, head);
-    const int64_t lines = (bytes - head) / 64, done = head + 64 * lines;
-    stream_lines(reinterpret_cast<float *>(to + head), reinterpret_cast<const float *>(from + head), lines);
-    std::memcpy(to + done, from + done, bytes - done);
+    // The unaligned head and tail (floats are 4-byte aligned) with ordinary stores.
+    const int64_t head = std::min<int64_t>(count, (64 - (reinterpret_cast<uintptr_t>(dst) & 63)) / 4 % 16);
+    std::memcpy(dst, src, head * sizeof(float));
+    const int64_t lines = (count - head) / 16, done = head + 16 * lines;
+    stream_lines(dst + head, src + head, lines);
+    std::memcpy(dst + done, src + done, (count - done) * sizeof(float));
     _mm_sfence();
 }
-
-void stream_copy(float *dst, const float *src, int64_t count) { stream_copy_bytes(dst, src, count * (int64_t)sizeof(float)); }
 
 namespace {
 struct ParallelTasks {
@@ -295,32 +291,31 @@ int serial_inside_chunks(void *user_context, halide_task_t task, int min, int si
 }
 }  // namespace
 
-Status run_streamed(const std::vector<const HalideView *> &outs, int64_t chunk_elements,
-                    const std::function<Status(halide_buffer_t *const *chunks)> &fill) {
+Status run_streamed(const HalideView &out, int64_t chunk_floats,
+                    const std::function<Status(halide_buffer_t *chunk)> &fill) {
     static std::once_flag once;
     std::call_once(once, [] { default_do_par_for = halide_set_custom_do_par_for(serial_inside_chunks); });
-    // The dims in the first output's memory order (smallest stride first): chunks are boxes of
-    // whole lines of the fastest dims, cut along the first dim that would make them larger
-    // than chunk_elements.
-    const HalideView &first = *outs[0];
-    const int dims = first.buffer.dimensions;
+    // The dims in memory order (smallest stride first): chunks are boxes of whole lines of the
+    // fastest dims, cut along the first dim that would make them larger than chunk_floats.
+    const int dims = out.buffer.dimensions;
     std::vector<int> order(dims);
     for (int d = 0; d < dims; d++) order[d] = d;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return first.dims[a].stride < first.dims[b].stride; });
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return out.dims[a].stride < out.dims[b].stride; });
     int cut = 0;
     int64_t inner = 1;  // elements of a chunk below the cut dim
-    while (cut < dims && inner * first.dims[order[cut]].extent <= chunk_elements) inner *= first.dims[order[cut++]].extent;
-    const int64_t cut_extent = cut < dims ? first.dims[order[cut]].extent : 1;
-    const int64_t block = std::max<int64_t>(1, chunk_elements / inner);
+    while (cut < dims && inner * out.dims[order[cut]].extent <= chunk_floats) inner *= out.dims[order[cut++]].extent;
+    const int64_t cut_extent = cut < dims ? out.dims[order[cut]].extent : 1;
+    const int64_t block = std::max<int64_t>(1, chunk_floats / inner);
     const int64_t blocks = (cut_extent + block - 1) / block;
     int64_t outer = 1;  // chunks along the dims above the cut
-    for (int p = cut + 1; p < dims; p++) outer *= first.dims[order[p]].extent;
+    for (int p = cut + 1; p < dims; p++) outer *= out.dims[order[p]].extent;
     return parallel_tasks(blocks * outer, [&](int64_t index) {
-        // The chunk's box, in the first output's coordinates; every output has the same.
-        std::vector<halide_dimension_t> box(first.dims, first.dims + dims);
+        // The chunk: its box in out's coordinates, dense in out's memory order.
+        HalideView chunk = out;
+        chunk.buffer.dim = chunk.dims;
         int64_t rest = index / blocks, elements = 1;
         for (int p = 0; p < dims; p++) {
-            halide_dimension_t &dim = box[order[p]];
+            halide_dimension_t &dim = chunk.dims[order[p]];
             if (p == cut) {
                 const int64_t start = (index % blocks) * block;
                 dim.min += (int32_t)start;
@@ -330,51 +325,33 @@ Status run_streamed(const std::vector<const HalideView *> &outs, int64_t chunk_e
                 rest /= dim.extent;
                 dim.extent = 1;
             }
-            dim.stride = (int32_t)elements;  // dense, in memory order
+            dim.stride = (int32_t)elements;
             elements *= dim.extent;
         }
-        std::vector<HalideView> chunks(outs.size());
-        std::vector<std::unique_ptr<ScratchBuffer>> scratch(outs.size());
-        std::vector<halide_buffer_t *> buffers(outs.size());
-        for (size_t o = 0; o < outs.size(); o++) {
-            const int bytes = outs[o]->buffer.type.bytes();
-            scratch[o].reset(new ScratchBuffer(elements * bytes / (int64_t)sizeof(float)));
-            chunks[o].init(scratch[o]->data(), dims, outs[o]->buffer.type);
-            std::copy(box.begin(), box.end(), chunks[o].dims);
-            buffers[o] = &chunks[o].buffer;
-        }
+        const ScratchBuffer scratch(elements);
+        chunk.buffer.host = reinterpret_cast<uint8_t *>(scratch.data());
         inside_chunk = true;
-        const Status s = fill(buffers.data());
+        const Status s = fill(&chunk.buffer);
         inside_chunk = false;
         if (!s.ok()) return s;
-        for (size_t o = 0; o < outs.size(); o++) {
-            // Copy out the longest runs that are contiguous in the output too.
-            const HalideView &out = *outs[o];
-            const int64_t bytes = out.buffer.type.bytes();
-            int dense = 0;
-            int64_t run = 1;
-            while (dense < dims && (box[order[dense]].extent == 1 || out.dims[order[dense]].stride == run)) {
-                run *= box[order[dense++]].extent;
+        // Copy out the longest runs that are contiguous in the output too.
+        int dense = 0;
+        int64_t run = 1;
+        while (dense < dims && (chunk.dims[order[dense]].extent == 1 || out.dims[order[dense]].stride == run)) {
+            run *= chunk.dims[order[dense++]].extent;
+        }
+        float *base = reinterpret_cast<float *>(out.buffer.host);
+        for (int d = 0; d < dims; d++) base += (int64_t)(chunk.dims[d].min - out.dims[d].min) * out.dims[d].stride;
+        for (int64_t r = 0; r * run < elements; r++) {
+            int64_t offset = 0, position = r;
+            for (int p = dense; p < dims; p++) {
+                offset += position % chunk.dims[order[p]].extent * out.dims[order[p]].stride;
+                position /= chunk.dims[order[p]].extent;
             }
-            uint8_t *base = out.buffer.host;
-            for (int d = 0; d < dims; d++) base += (int64_t)(box[d].min - out.dims[d].min) * out.dims[d].stride * bytes;
-            const uint8_t *from = reinterpret_cast<const uint8_t *>(scratch[o]->data());
-            for (int64_t r = 0; r * run < elements; r++) {
-                int64_t offset = 0, position = r;
-                for (int p = dense; p < dims; p++) {
-                    offset += position % box[order[p]].extent * out.dims[order[p]].stride;
-                    position /= box[order[p]].extent;
-                }
-                stream_copy_bytes(base + offset * bytes, from + r * run * bytes, run * bytes);
-            }
+            stream_copy(base + offset, scratch.data() + r * run, run);
         }
         return Status::Ok();
     });
-}
-
-Status run_streamed(const HalideView &out, int64_t chunk_elements,
-                    const std::function<Status(halide_buffer_t *chunk)> &fill) {
-    return run_streamed({&out}, chunk_elements, [&](halide_buffer_t *const *chunks) { return fill(chunks[0]); });
 }
 
 void fill_channels(const TensorView &out, const float *bias) {

@@ -86,7 +86,6 @@ Status check_halide_addressable(const TensorView &t, const char *name, int eleme
 // Copies `count` floats with non-temporal stores: for outputs far larger than the caches,
 // which would otherwise be read into the cache before being overwritten.
 void stream_copy(float *dst, const float *src, int64_t count);
-void stream_copy_bytes(void *dst, const void *src, int64_t bytes);  // bytes: a multiple of 4
 
 
 // Outputs of at least this many bytes leave the caches: worth streaming. A variable so that
@@ -96,17 +95,14 @@ extern int64_t streaming_bytes;
 // Runs body(0) .. body(count - 1) in parallel on Halide's thread pool; returns the first failure.
 Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body);
 
-// Runs a pipeline whose outputs (`outs`: one shape, any types and strides) are far larger than
-// the caches, a chunk at a time: each parallel task has `fill` compute a box of about
-// `chunk_elements` outputs (whole lines of the first output's fastest dims, in the same memory
-// order, at the box's own coordinates) into scratch buffers that stay in the cache, then copies
-// them into the outputs with non-temporal stores. The outputs' lines are then written once and
-// never read first, as ordinary stores would. Inside `fill`, Halide's parallel loops run
-// serially: the chunks are the parallel tasks. Returns the first failure (other chunks may
-// have been written by then).
-Status run_streamed(const std::vector<const HalideView *> &outs, int64_t chunk_elements,
-                    const std::function<Status(halide_buffer_t *const *chunks)> &fill);
-Status run_streamed(const HalideView &out, int64_t chunk_elements,
+// Runs a pipeline whose float output `out` is far larger than the caches, a chunk at a time:
+// each parallel task has `fill` compute a box of about `chunk_floats` outputs (whole lines of
+// out's fastest dims, in the same memory order, at the box's own coordinates) into a scratch
+// buffer that stays in the cache, then copies it into `out` with non-temporal stores. The
+// output's lines are then written once and never read first, as ordinary stores would.
+// Inside `fill`, Halide's parallel loops run serially: the chunks are the parallel tasks.
+// Returns the first failure (other chunks may have been written by then).
+Status run_streamed(const HalideView &out, int64_t chunk_floats,
                     const std::function<Status(halide_buffer_t *chunk)> &fill);
 
 // Runs body(n, first_channel, channel_count) over every image and chunk of `chunk` channels
