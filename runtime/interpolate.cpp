@@ -313,9 +313,23 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     const bool streamed = !channel_blocks && out.data == output.data &&
                           detail::element_count(output.sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
     if (streamed) {
-        status = detail::run_streamed(out_view, kStreamChunkFloats, [&](halide_buffer_t *chunk) {
-            return run(chunk, rows_per_tile ? rows_per_tile : chunk->dim[spatial - 1].extent);
-        });
+        // A chunk reads the input box that the taps' brackets give for its output box.
+        auto chunk_input = [&](const halide_buffer_t &chunk, std::vector<detail::ByteSpan> *reads) {
+            int64_t lo[5], hi[5];
+            for (int d = 0; d < chunk.dimensions; d++) {
+                lo[d] = chunk.dim[d].min;
+                hi[d] = chunk.dim[d].min + chunk.dim[d].extent - 1;
+                if (d < spatial) {
+                    lo[d] = (int64_t)std::floor((double)tables.slope[d] * lo[d] + tables.lo_offset[d]);
+                    hi[d] = (int64_t)std::floor((double)tables.slope[d] * hi[d] + tables.hi_offset[d]);
+                }
+            }
+            reads->push_back(detail::box_span(in_view.buffer, lo, hi));
+        };
+        status = detail::run_streamed(
+            out_view, kStreamChunkFloats,
+            [&](halide_buffer_t *chunk) { return run(chunk, rows_per_tile ? rows_per_tile : chunk->dim[spatial - 1].extent); },
+            chunk_input);
     } else {
         status = run(&out_view.buffer, rows_per_tile);
     }

@@ -705,7 +705,18 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     if (detail::element_count(sizes) * (int64_t)sizeof(float) < detail::streaming_bytes) {
         *status = run(&out.buffer);  // every plane at once, in place: the output stays in the caches
     } else {  // a chunk at a time, through a scratch in the cache (Halide reads what each needs)
-        *status = detail::run_streamed(out, kUnpoolChunkFloats, run);
+        // A chunk of output reads the input values and corners of the windows it covers.
+        auto chunk_input = [&](const halide_buffer_t &chunk, std::vector<detail::ByteSpan> *reads) {
+            int64_t lo[4], hi[4];
+            for (int d = 0; d < 4; d++) {
+                const int64_t halve = d < 2 ? 2 : 1;
+                lo[d] = chunk.dim[d].min / halve;
+                hi[d] = (chunk.dim[d].min + chunk.dim[d].extent - 1) / halve;
+            }
+            reads->push_back(detail::box_span(in.buffer, lo, hi));
+            reads->push_back(detail::box_span(idx.buffer, lo, hi));
+        };
+        *status = detail::run_streamed(out, kUnpoolChunkFloats, run, chunk_input);
     }
     return true;
 }

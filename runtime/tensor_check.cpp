@@ -209,23 +209,52 @@ void strided_copy(const TensorView &src, const TensorView &dst) {
     }
 }
 
+PrefetchSpread::PrefetchSpread(const std::vector<ByteSpan> &spans, int64_t copy_lines) : copy_lines_(std::max<int64_t>(1, copy_lines)) {
+    for (const ByteSpan &span : spans) {
+        if (span.data && span.bytes > 0) {
+            spans_.push_back(span);
+            per_copy_line_ += (span.bytes + 63) / 64;
+        }
+    }
+    if (!spans_.empty()) next_ = static_cast<const char *>(spans_[0].data);
+}
+
+void PrefetchSpread::step() {
+    for (debt_ += per_copy_line_; debt_ >= copy_lines_; debt_ -= copy_lines_) {
+        if (span_ == spans_.size()) return;
+        _mm_prefetch(next_, _MM_HINT_T1);
+        next_ += 64;
+        const ByteSpan &span = spans_[span_];
+        if (next_ >= static_cast<const char *>(span.data) + span.bytes && ++span_ < spans_.size()) {
+            next_ = static_cast<const char *>(spans_[span_].data);
+        }
+    }
+}
+
 namespace {
 // Non-temporal stores of whole cache lines: each line's write-combining buffer fills at once.
-__attribute__((target("avx512f"))) void stream_lines_avx512(float *dst, const float *src, int64_t lines) {
-    for (int64_t i = 0; i < lines; i++) _mm512_stream_ps(dst + 16 * i, _mm512_loadu_ps(src + 16 * i));
+__attribute__((target("avx512f"))) void stream_lines_avx512(float *dst, const float *src, int64_t lines, PrefetchSpread *pf) {
+    for (int64_t i = 0; i < lines; i++) {
+        _mm512_stream_ps(dst + 16 * i, _mm512_loadu_ps(src + 16 * i));
+        if (pf) pf->step();
+    }
 }
-__attribute__((target("avx"))) void stream_lines_avx(float *dst, const float *src, int64_t lines) {
+__attribute__((target("avx"))) void stream_lines_avx(float *dst, const float *src, int64_t lines, PrefetchSpread *pf) {
     for (int64_t i = 0; i < lines; i++) {
         _mm256_stream_ps(dst + 16 * i, _mm256_loadu_ps(src + 16 * i));
         _mm256_stream_ps(dst + 16 * i + 8, _mm256_loadu_ps(src + 16 * i + 8));
+        if (pf) pf->step();
     }
 }
-void stream_lines_sse(float *dst, const float *src, int64_t lines) {
-    for (int64_t i = 0; i < 4 * lines; i++) _mm_stream_ps(dst + 4 * i, _mm_loadu_ps(src + 4 * i));
+void stream_lines_sse(float *dst, const float *src, int64_t lines, PrefetchSpread *pf) {
+    for (int64_t i = 0; i < lines; i++) {
+        for (int k = 0; k < 4; k++) _mm_stream_ps(dst + 16 * i + 4 * k, _mm_loadu_ps(src + 16 * i + 4 * k));
+        if (pf) pf->step();
+    }
 }
 }  // namespace
 
-void stream_copy(float *dst, const float *src, int64_t count) {
+void stream_copy(float *dst, const float *src, int64_t count, PrefetchSpread *prefetch) {
     static const auto stream_lines = __builtin_cpu_supports("avx512f") ? stream_lines_avx512
                                      : __builtin_cpu_supports("avx")   ? stream_lines_avx
                                                                        : stream_lines_sse;
@@ -233,7 +262,7 @@ void stream_copy(float *dst, const float *src, int64_t count) {
     const int64_t head = std::min<int64_t>(count, (64 - (reinterpret_cast<uintptr_t>(dst) & 63)) / 4 % 16);
     std::memcpy(dst, src, head * sizeof(float));
     const int64_t lines = (count - head) / 16, done = head + 16 * lines;
-    stream_lines(dst + head, src + head, lines);
+    stream_lines(dst + head, src + head, lines, prefetch);
     std::memcpy(dst + done, src + done, (count - done) * sizeof(float));
     _mm_sfence();
 }
@@ -292,7 +321,7 @@ int serial_inside_chunks(void *user_context, halide_task_t task, int min, int si
 }  // namespace
 
 Status run_streamed(const HalideView &out, int64_t chunk_floats,
-                    const std::function<Status(halide_buffer_t *chunk)> &fill) {
+                    const std::function<Status(halide_buffer_t *chunk)> &fill, const ChunkInput &chunk_input) {
     static std::once_flag once;
     std::call_once(once, [] { default_do_par_for = halide_set_custom_do_par_for(serial_inside_chunks); });
     // The dims in memory order (smallest stride first): chunks are boxes of whole lines of the
@@ -309,13 +338,14 @@ Status run_streamed(const HalideView &out, int64_t chunk_floats,
     const int64_t blocks = (cut_extent + block - 1) / block;
     int64_t outer = 1;  // chunks along the dims above the cut
     for (int p = cut + 1; p < dims; p++) outer *= out.dims[order[p]].extent;
-    return parallel_tasks(blocks * outer, [&](int64_t index) {
-        // The chunk: its box in out's coordinates, dense in out's memory order.
-        HalideView chunk = out;
-        chunk.buffer.dim = chunk.dims;
+    const int64_t chunks = blocks * outer;
+    // The box of chunk `index`, in out's coordinates, with strides dense in out's memory order.
+    auto chunk_box = [&](int64_t index, HalideView *chunk) {
+        *chunk = out;
+        chunk->buffer.dim = chunk->dims;
         int64_t rest = index / blocks, elements = 1;
         for (int p = 0; p < dims; p++) {
-            halide_dimension_t &dim = chunk.dims[order[p]];
+            halide_dimension_t &dim = chunk->dims[order[p]];
             if (p == cut) {
                 const int64_t start = (index % blocks) * block;
                 dim.min += (int32_t)start;
@@ -328,30 +358,69 @@ Status run_streamed(const HalideView &out, int64_t chunk_floats,
             dim.stride = (int32_t)elements;
             elements *= dim.extent;
         }
-        const ScratchBuffer scratch(elements);
-        chunk.buffer.host = reinterpret_cast<uint8_t *>(scratch.data());
-        inside_chunk = true;
-        const Status s = fill(&chunk.buffer);
-        inside_chunk = false;
-        if (!s.ok()) return s;
-        // Copy out the longest runs that are contiguous in the output too.
-        int dense = 0;
-        int64_t run = 1;
-        while (dense < dims && (chunk.dims[order[dense]].extent == 1 || out.dims[order[dense]].stride == run)) {
-            run *= chunk.dims[order[dense++]].extent;
-        }
-        float *base = reinterpret_cast<float *>(out.buffer.host);
-        for (int d = 0; d < dims; d++) base += (int64_t)(chunk.dims[d].min - out.dims[d].min) * out.dims[d].stride;
-        for (int64_t r = 0; r * run < elements; r++) {
-            int64_t offset = 0, position = r;
-            for (int p = dense; p < dims; p++) {
-                offset += position % chunk.dims[order[p]].extent * out.dims[order[p]].stride;
-                position /= chunk.dims[order[p]].extent;
+        return elements;
+    };
+    // A task runs a few consecutive chunks, so that it knows which one comes next: while it
+    // copies one out, it prefetches the input of the next, whose kernel would otherwise wait
+    // on those reads with the memory idle.
+    const int64_t group = std::max<int64_t>(1, std::min<int64_t>(8, chunks / 8));
+    return parallel_tasks((chunks + group - 1) / group, [&](int64_t task) {
+        const int64_t first = task * group, last = std::min(chunks, first + group);
+        HalideView chunk, next;
+        int64_t elements = chunk_box(first, &chunk);
+        for (int64_t index = first; index < last; index++) {
+            const ScratchBuffer scratch(elements);
+            chunk.buffer.host = reinterpret_cast<uint8_t *>(scratch.data());
+            inside_chunk = true;
+            const Status s = fill(&chunk.buffer);
+            inside_chunk = false;
+            if (!s.ok()) return s;
+            int64_t next_elements = 0;
+            std::vector<ByteSpan> reads;
+            if (index + 1 < last) {
+                next_elements = chunk_box(index + 1, &next);
+                if (chunk_input) chunk_input(next.buffer, &reads);
             }
-            stream_copy(base + offset, scratch.data() + r * run, run);
+            PrefetchSpread prefetch(reads, elements / 16);
+            // Copy out the longest runs that are contiguous in the output too.
+            int dense = 0;
+            int64_t run = 1;
+            while (dense < dims && (chunk.dims[order[dense]].extent == 1 || out.dims[order[dense]].stride == run)) {
+                run *= chunk.dims[order[dense++]].extent;
+            }
+            float *base = reinterpret_cast<float *>(out.buffer.host);
+            for (int d = 0; d < dims; d++) base += (int64_t)(chunk.dims[d].min - out.dims[d].min) * out.dims[d].stride;
+            for (int64_t r = 0; r * run < elements; r++) {
+                int64_t offset = 0, position = r;
+                for (int p = dense; p < dims; p++) {
+                    offset += position % chunk.dims[order[p]].extent * out.dims[order[p]].stride;
+                    position /= chunk.dims[order[p]].extent;
+                }
+                stream_copy(base + offset, scratch.data() + r * run, run, reads.empty() ? nullptr : &prefetch);
+            }
+            chunk = next;
+            chunk.buffer.dim = chunk.dims;
+            elements = next_elements;
         }
         return Status::Ok();
     });
+}
+
+ByteSpan box_span(const halide_buffer_t &buffer, const int64_t *lo, const int64_t *hi) {
+    const int element = (buffer.type.bits + 7) / 8;
+    int64_t first = 0, last = 0, volume = 1;
+    for (int d = 0; d < buffer.dimensions; d++) {
+        const halide_dimension_t &dim = buffer.dim[d];
+        const int64_t a = std::max<int64_t>(lo[d], dim.min), b = std::min<int64_t>(hi[d], dim.min + dim.extent - 1);
+        if (b < a || dim.stride < 0) return {};
+        first += (a - dim.min) * dim.stride;
+        last += (b - dim.min) * dim.stride;
+        volume *= b - a + 1;
+    }
+    const int64_t bytes = (last - first + 1) * element;
+    // A hull much larger than the box (a transposed view) is not worth reading.
+    if (bytes > 4 * volume * element) return {};
+    return {buffer.host + first * element, bytes};
 }
 
 void fill_channels(const TensorView &out, const float *bias) {

@@ -85,7 +85,30 @@ Status check_halide_addressable(const TensorView &t, const char *name, int eleme
 
 // Copies `count` floats with non-temporal stores: for outputs far larger than the caches,
 // which would otherwise be read into the cache before being overwritten.
-void stream_copy(float *dst, const float *src, int64_t count);
+struct ByteSpan {
+    const void *data = nullptr;
+    int64_t bytes = 0;
+};
+// Prefetches `spans` into L2 a little at a time, spread evenly over `copy_lines` steps (cache
+// lines copied), so that a copy-out's stores and the next computation's reads overlap.
+class PrefetchSpread {
+public:
+    PrefetchSpread(const std::vector<ByteSpan> &spans, int64_t copy_lines);
+    void step();  // after each copied line
+
+private:
+    std::vector<ByteSpan> spans_;
+    size_t span_ = 0;
+    const char *next_ = nullptr;
+    int64_t copy_lines_, per_copy_line_ = 0, debt_ = 0;
+};
+// `prefetch`, if given, steps once per whole line copied.
+void stream_copy(float *dst, const float *src, int64_t count, PrefetchSpread *prefetch = nullptr);
+
+// The memory hull of the box [lo[d], hi[d]] (inclusive, in the buffer's coordinates, clipped
+// to it) of `buffer`; empty when the box is, when a stride is negative, or when the hull is
+// more than 4x the box (not worth prefetching).
+ByteSpan box_span(const halide_buffer_t &buffer, const int64_t *lo, const int64_t *hi);
 
 
 // Outputs of at least this many bytes leave the caches: worth streaming. A variable so that
@@ -101,9 +124,12 @@ Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body)
 // buffer that stays in the cache, then copies it into `out` with non-temporal stores. The
 // output's lines are then written once and never read first, as ordinary stores would.
 // Inside `fill`, Halide's parallel loops run serially: the chunks are the parallel tasks.
+// `chunk_input`, if given, lists the input bytes that filling a chunk (a box of out) reads:
+// they are prefetched while the chunk before it is copied out.
 // Returns the first failure (other chunks may have been written by then).
+using ChunkInput = std::function<void(const halide_buffer_t &chunk, std::vector<ByteSpan> *reads)>;
 Status run_streamed(const HalideView &out, int64_t chunk_floats,
-                    const std::function<Status(halide_buffer_t *chunk)> &fill);
+                    const std::function<Status(halide_buffer_t *chunk)> &fill, const ChunkInput &chunk_input = nullptr);
 
 // Runs body(n, first_channel, channel_count) over every image and chunk of `chunk` channels
 // in parallel on Halide's thread pool; returns the first failure.

@@ -332,6 +332,7 @@ TEST(InterpolateStreamed, ChunksMatchTorch) {
         {InterpolateMode::Nearest, {1, 2, 151, 170}, {2.0}},
         {InterpolateMode::Bicubic, {1, 2, 140, 160}, {1.9}},
         {InterpolateMode::Bilinear, {1, 20, 40, 50}, {2.0}},        // 8000-float planes: cut along C
+        {InterpolateMode::Bilinear, {2, 9, 100, 90}, {2.0}},        // 18 chunks: tasks of 2, which prefetch
         {InterpolateMode::NearestExact, {3, 5, 40, 50}, {2.0}},     // cut along N
         {InterpolateMode::Area, {1, 3, 700, 500}, {0.4}},           // run-time taps
         {InterpolateMode::Bilinear, {1, 2, 400, 500}, {0.7}, true},
