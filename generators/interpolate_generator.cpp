@@ -43,6 +43,11 @@ public:
     // 2-D planar, H pass first, fixed taps only: the W pass runs on blocks of channels as vector
     // lanes instead of gathering along W (schedules/interpolate_schedule.h).
     GeneratorParam<bool> channel_blocks{"channel_blocks", false};
+    // 2-D planar, fixed taps: no intermediate at all; each output sums its taps x taps products
+    // straight from the input (the W pass inlined into the H pass, ATen's order). Cheaper when
+    // W shrinks by more than its taps: a separate pass would resample input columns that no
+    // output reads.
+    GeneratorParam<bool> direct{"direct", false};
     // Schedule knobs (see schedules/interpolate_schedule.h); autotuning overrides them.
     GeneratorParam<int> vector_lanes{"vector_lanes", 0};  // 0: the target's natural width
     GeneratorParam<int> tile_rows{"tile_rows", InterpolateCpuKnobs{}.tile_rows};
@@ -130,7 +135,10 @@ public:
         cases.x_taps_dense = x_taps_in_range != 0 && tap_weight.dim(1).stride() == 1;
         cases.weights_by_position = x_taps_in_range == 0 && tap_weight.dim(0).stride() == 1;
         const int x_pass = (int)(std::find(pass_dims.begin(), pass_dims.end(), 0) - pass_dims.begin());
-        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, cases, dims, passes, x_pass, in, out);
+        _halide_user_assert(!direct || (rank == 2 && layout == Layout::Planar && taps > 0 && !y_first))
+            << "direct needs a planar 2-D variant with fixed taps, W pass first";
+        schedule_interpolate_cpu(get_target(), layout, taps, knobs, tile_rows_now, cases, dims, passes, x_pass, direct,
+                                 in, out);
     }
 
 private:

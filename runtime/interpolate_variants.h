@@ -17,10 +17,11 @@ using InterpolateKernel = int (*)(const void *user_context, halide_buffer_t *in,
                                   int32_t x_offset, int32_t x_taps_in_range, halide_buffer_t *out);
 
 // taps: 1, 2, 4, or 0 for a run-time tap count; y_first: 2-D planar with the H pass first;
-// channel_blocks: its W pass on blocks of channels (needs C and W_out >= the block, 8).
+// channel_blocks: its W pass on blocks of channels (needs C and W_out >= the block, 8);
+// direct: 2-D planar, no intermediate (every pass inlined into the output).
 // Returns null when no such variant is built.
 InterpolateKernel find_interpolate_kernel(int taps, int spatial_rank, bool channels_last, bool y_first = false,
-                                          bool channel_blocks = false);
+                                          bool channel_blocks = false, bool direct = false);
 
 // Calls `kernel` on `in` and `out` with `plan`'s tap tables (for `spatial_rank` axes) as
 // Halide buffers; returns the pipeline's result code. `gpu`: a GPU variant, which copies the

@@ -7,7 +7,7 @@
 //  2. Run strips in parallel, fused with channel and batch (planar) or batch (channels_last).
 //  3. Compute each pass but the last once per tile, vectorised along the dense dim (x for
 //     planar, c for channels_last). The last pass is inlined into the output's vector loop,
-//     and so is every pass of nearest, which only moves data.
+//     and so is every pass of nearest, which only moves data, and of the direct variants.
 // The strip height is a run-time value (see the generator's rows_per_tile).
 // Every split guards its tail, so extents of 1, or smaller than any factor, are fine.
 #pragma once
@@ -42,7 +42,7 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
                                      const InterpolateCpuKnobs &knobs, const Halide::Expr &tile_rows,
                                      const InterpolateCases &cases,
                                      const std::vector<Halide::Var> &dims,
-                                     const std::vector<Halide::Func> &passes, int x_pass_index,
+                                     const std::vector<Halide::Func> &passes, int x_pass_index, bool direct,
                                      Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                      Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
     using namespace Halide;
@@ -94,8 +94,9 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
 
     // Nearest moves data only: straight from input to output, without an intermediate to store
     // and reload (channels_last: whole C-vectors; planar: one shuffle per output vector, which
-    // the output's rows repeat rather than copy). channels_last may inline more (inline_taps).
-    const bool inline_passes = taps > 0 && taps <= (channels_last ? knobs.inline_taps : 1);
+    // the output's rows repeat rather than copy). channels_last may inline more (inline_taps);
+    // direct variants inline every pass.
+    const bool inline_passes = taps > 0 && (direct || taps <= (channels_last ? knobs.inline_taps : 1));
     for (size_t i = 0; i + 1 < passes.size() && !inline_passes; i++) {
         Func pass = passes[i];
         if ((int)i == x_pass_index && taps == 0 && !channels_last) {

@@ -280,7 +280,11 @@ TEST(InterpolateLarge, FullTilesAndTails) {
         {InterpolateMode::Bilinear, {1, 64, 40, 48}, {0.75}, false}, {InterpolateMode::Bilinear, {2, 11, 13, 9}, {1.5}, false},
         {InterpolateMode::Bilinear, {1, 8, 8, 8}, {1.0 / 3.0, 2.05}, false}, {InterpolateMode::Bilinear, {1, 20, 37, 70}, {120.0 / 88.0}, false},
         {InterpolateMode::Bilinear, {1, 16, 23, 41}, {0.9999}, false}, {InterpolateMode::Bilinear, {1, 9, 31, 17}, {0.6}, true},
-        {InterpolateMode::Area, {1, 12, 30, 45}, {0.8}, false}};
+        {InterpolateMode::Area, {1, 12, 30, 45}, {0.8}, false},
+        // Planar bilinear on fewer channels, both dims shrinking until the taps cover under a
+        // quarter of the input: the direct variant (no intermediate), with tails and a 1x1 output.
+        {InterpolateMode::Bilinear, {2, 3, 50, 61}, {0.2}, false}, {InterpolateMode::Bilinear, {1, 5, 37, 101}, {0.1, 0.05}, false},
+        {InterpolateMode::Bilinear, {1, 1, 9, 9}, {0.2}, false}, {InterpolateMode::Bilinear, {1, 2, 300, 1000}, {0.19}, false}};
     for (const Big &b : cases) {
         for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
             for (std::optional<bool> corners : {std::optional<bool>(), std::optional<bool>(true)}) {
@@ -357,7 +361,8 @@ void check_without(Without without) {
         {InterpolateMode::Bicubic, {1, 9, 20, 30}, {1.7}},    {InterpolateMode::Bilinear, {2, 3, 20, 33}, {2.0}},
         {InterpolateMode::Nearest, {1, 5, 17, 33}, {0.6}},    {InterpolateMode::Area, {1, 4, 30, 51}, {0.3}},
         {InterpolateMode::Trilinear, {1, 3, 6, 8, 20}, {1.4}}, {InterpolateMode::Linear, {2, 5, 77}, {0.7}},
-        {InterpolateMode::Bicubic, {1, 3, 41, 67}, {0.45}, true}};  // run-time taps, windows in range
+        {InterpolateMode::Bicubic, {1, 3, 41, 67}, {0.45}, true},  // run-time taps, windows in range
+        {InterpolateMode::Bilinear, {1, 3, 50, 61}, {0.2}}};       // the direct variant
     check_scaled_cases(cases);
     if (TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
