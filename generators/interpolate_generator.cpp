@@ -45,8 +45,8 @@ public:
     GeneratorParam<bool> channel_blocks{"channel_blocks", false};
     // 2-D planar, fixed taps: no intermediate at all; each output sums its taps x taps products
     // straight from the input (the W pass inlined into the H pass, ATen's order). Cheaper when
-    // W shrinks by more than its taps: a separate pass would resample input columns that no
-    // output reads.
+    // both dims shrink far past their taps: a separate pass would resample input lines that no
+    // output reads (the runtime's rule is in runtime/interpolate.cpp).
     GeneratorParam<bool> direct{"direct", false};
     // Schedule knobs (see schedules/interpolate_schedule.h); autotuning overrides them.
     GeneratorParam<int> vector_lanes{"vector_lanes", 0};  // 0: the target's natural width
