@@ -328,7 +328,8 @@ __attribute__((target("avx2"))) void dense_index_span_avx2(const int64_t *row, i
 
 // Whether a row of indices of 2x2 windows that tile the output (stride 2, no padding) each
 // lie in their own window: index x of the row holds base + 2x + {0, 1, W, W + 1}, where base is
-// the window row's first output element and W the output's width.
+// the window row's first output element and W the output's width; corners[x] gets which of
+// the four (0 to 3, in that order; meaningful where all are inside).
 __attribute__((target("avx512f"))) bool row_window_corners_avx512(const int64_t *row, int64_t count, int64_t base,
                                                                   int64_t width, uint8_t *corners) {
     const __m512i one = _mm512_set1_epi64(1), w = _mm512_set1_epi64(width), w1 = _mm512_set1_epi64(width + 1);

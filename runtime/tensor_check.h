@@ -83,8 +83,7 @@ void make_halide_view(const TensorView &t, HalideView *view);
 // Halide addresses a buffer with 32-bit offsets: larger tensors are refused up front.
 Status check_halide_addressable(const TensorView &t, const char *name, int element_size = sizeof(float));
 
-// Copies `count` floats with non-temporal stores: for outputs far larger than the caches,
-// which would otherwise be read into the cache before being overwritten.
+// Bytes of memory, for prefetching.
 struct ByteSpan {
     const void *data = nullptr;
     int64_t bytes = 0;
@@ -102,7 +101,9 @@ private:
     const char *next_ = nullptr;
     int64_t copy_lines_, per_copy_line_ = 0, debt_ = 0;
 };
-// `prefetch`, if given, steps once per whole line copied.
+// Copies `count` floats with non-temporal stores: for outputs far larger than the caches,
+// which would otherwise be read into the cache before being overwritten. `prefetch`, if given,
+// steps once per whole line copied.
 void stream_copy(float *dst, const float *src, int64_t count, PrefetchSpread *prefetch = nullptr);
 
 // The memory hull of the box [lo[d], hi[d]] (inclusive, in the buffer's coordinates, clipped
