@@ -342,7 +342,7 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
         status = detail::run_streamed(
             out_view, kStreamChunkFloats,
             [&](halide_buffer_t *chunk) { return run(chunk, rows_per_tile ? rows_per_tile : chunk->dim[spatial - 1].extent); },
-            chunk_input);
+            chunk_input, detail::StreamCopies::HalfTheThreads);
     } else {
         status = run(&out_view.buffer, rows_per_tile);
     }

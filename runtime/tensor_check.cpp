@@ -3,16 +3,25 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace hup {
 
-void set_num_threads(int n) { halide_set_num_threads(n > 0 ? n : 0); }
+namespace {
+std::atomic<int> requested_threads{0};  // 0: Halide's default
+}
+
+void set_num_threads(int n) {
+    requested_threads = n > 0 ? n : 0;
+    halide_set_num_threads(n > 0 ? n : 0);
+}
 
 namespace detail {
 
@@ -320,8 +329,39 @@ int serial_inside_chunks(void *user_context, halide_task_t task, int min, int si
 }
 }  // namespace
 
+// Copy slots (see StreamCopies): how many threads may stream chunks out at once.
+class StreamSlots {
+public:
+    explicit StreamSlots(StreamCopies copies) {
+        int threads = requested_threads.load(std::memory_order_relaxed);
+        if (threads == 0) {  // Halide's own default
+            const char *env = std::getenv("HL_NUM_THREADS");
+            threads = env ? std::atoi(env) : (int)std::thread::hardware_concurrency();
+        }
+        slots_ = copies == StreamCopies::HalfTheThreads ? std::max(1, threads / 2) : std::numeric_limits<int>::max();
+    }
+    // Takes a slot, waiting while they are all taken.
+    void acquire() {
+        for (int spins = 0;; spins++) {
+            int busy = busy_.load(std::memory_order_relaxed);
+            if (busy < slots_ && busy_.compare_exchange_weak(busy, busy + 1, std::memory_order_acquire)) return;
+            if (spins < 64) {
+                _mm_pause();  // a copy takes ~10 us
+            } else {
+                std::this_thread::yield();  // its holder may have lost its core
+            }
+        }
+    }
+    void release() { busy_.fetch_sub(1, std::memory_order_release); }
+
+private:
+    int slots_ = 1;
+    std::atomic<int> busy_{0};
+};
+
 Status run_streamed(const HalideView &out, int64_t chunk_floats,
-                    const std::function<Status(halide_buffer_t *chunk)> &fill, const ChunkInput &chunk_input) {
+                    const std::function<Status(halide_buffer_t *chunk)> &fill, const ChunkInput &chunk_input,
+                    StreamCopies copies) {
     static std::once_flag once;
     std::call_once(once, [] { default_do_par_for = halide_set_custom_do_par_for(serial_inside_chunks); });
     // The dims in memory order (smallest stride first): chunks are boxes of whole lines of the
@@ -364,6 +404,7 @@ Status run_streamed(const HalideView &out, int64_t chunk_floats,
     // copies one out, it prefetches the input of the next, whose kernel would otherwise wait
     // on those reads with the memory idle.
     const int64_t group = std::max<int64_t>(1, std::min<int64_t>(8, chunks / 8));
+    StreamSlots slots(copies);
     return parallel_tasks((chunks + group - 1) / group, [&](int64_t task) {
         const int64_t first = task * group, last = std::min(chunks, first + group);
         HalideView chunk, next;
@@ -390,6 +431,7 @@ Status run_streamed(const HalideView &out, int64_t chunk_floats,
             }
             float *base = reinterpret_cast<float *>(out.buffer.host);
             for (int d = 0; d < dims; d++) base += (int64_t)(chunk.dims[d].min - out.dims[d].min) * out.dims[d].stride;
+            slots.acquire();
             for (int64_t r = 0; r * run < elements; r++) {
                 int64_t offset = 0, position = r;
                 for (int p = dense; p < dims; p++) {
@@ -398,6 +440,7 @@ Status run_streamed(const HalideView &out, int64_t chunk_floats,
                 }
                 stream_copy(base + offset, scratch.data() + r * run, run, reads.empty() ? nullptr : &prefetch);
             }
+            slots.release();
             chunk = next;
             chunk.buffer.dim = chunk.dims;
             elements = next_elements;
