@@ -161,28 +161,39 @@ public:
     }
 };
 
-// max_unpool of 2-D planes whose pooling windows tile the output (kernel = stride = 2, no
-// padding, the default output size), once the runtime has checked that every index lies in its
-// own window: each output element then has one candidate, the input element whose window holds
-// it, so the unpool is a gather, with no zero fill and no scatter (and no repeated index to
-// order).
+// max_unpool of 2-D or 3-D planes whose pooling windows tile the output (kernel = stride = 2,
+// no padding, the default output size), once the runtime has checked that every index lies in
+// its own window: each output element then has one candidate, the input element whose window
+// holds it, so the unpool is a gather, with no zero fill and no scatter (and no repeated index
+// to order).
 class MaxUnpoolWindows : public Generator<MaxUnpoolWindows> {
 public:
-    // in and corners: (x, y, c, n); out: (x, y, c, n) of the output planes, twice the input's
-    // x and y, whose mins the runtime keeps at 0 (a crop of channels may start anywhere).
-    // corners holds each input element's corner of its window, from the runtime's index scan:
-    // 0 to 3 for output (2x, 2y), (2x + 1, 2y), (2x, 2y + 1), (2x + 1, 2y + 1).
-    Input<Buffer<float, 4>> in{"in"};
-    Input<Buffer<uint8_t, 4>> corners{"corners"};
-    Output<Buffer<float, 4>> out{"out"};
+    GeneratorParam<int> spatial_rank{"spatial_rank", 2, 2, 3};
+
+    // in and corners: (spatial..., c, n); out: (spatial..., c, n) of the output planes, twice
+    // the input's spatial sizes, whose mins the runtime keeps at 0 (a crop of channels may
+    // start anywhere). corners holds each input element's corner of its window, from the
+    // runtime's index scan: bit d set for the far side along spatial dim d (x first), so 0 to
+    // 3 in 2-D for output (2x, 2y), (2x + 1, 2y), (2x, 2y + 1), (2x + 1, 2y + 1).
+    Input<Buffer<float>> in{"in"};
+    Input<Buffer<uint8_t>> corners{"corners"};
+    Output<Buffer<float>> out{"out"};
 
     void generate() {
-        const Var x("x"), y("y"), c("c"), n("n");
-        // The output is twice the input (the default size): every (x, y) lies in the window of
-        // input (x / 2, y / 2), and no clamp keeps Halide from loading those densely.
-        const Expr corner = cast<uint8_t>(x % 2 + 2 * (y % 2));
-        out(x, y, c, n) = select(corners(x / 2, y / 2, c, n) == corner, in(x / 2, y / 2, c, n), 0.0f);
-        schedule_max_unpool_windows_cpu(get_target(), {x, y, c, n}, out);
+        std::vector<Var> dims = spatial_vars(spatial_rank);
+        dims.emplace_back("c");
+        dims.emplace_back("n");
+        // The output is twice the input (the default size): every output lies in the window
+        // of the input at half its coordinates, and no clamp keeps Halide from loading those
+        // densely.
+        std::vector<Expr> window(dims.begin(), dims.end());
+        Expr corner = 0;
+        for (int d = 0; d < spatial_rank; d++) {
+            window[d] = dims[d] / 2;
+            corner += (dims[d] % 2) << d;
+        }
+        out(dims) = select(corners(window) == cast<uint8_t>(corner), in(window), 0.0f);
+        schedule_max_unpool_windows_cpu(get_target(), dims, out);
     }
 };
 

@@ -23,7 +23,8 @@
 #include "hup_max_unpool_r2_planar.h"
 #include "hup_max_unpool_r3_channels_last.h"
 #include "hup_max_unpool_r3_planar.h"
-#include "hup_max_unpool_windows.h"
+#include "hup_max_unpool_windows_r2.h"
+#include "hup_max_unpool_windows_r3.h"
 #include "index_span.h"
 #include "relayout.h"
 #include "tensor_check.h"
@@ -326,37 +327,47 @@ __attribute__((target("avx2"))) void dense_index_span_avx2(const int64_t *row, i
 }
 
 
-// Whether a row of indices of 2x2 windows that tile the output (stride 2, no padding) each
-// lie in their own window: index x of the row holds base + 2x + {0, 1, W, W + 1}, where base is
-// the window row's first output element and W the output's width; corners[x] gets which of
-// the four (0 to 3, in that order; meaningful where all are inside).
+// Whether a row of indices of windows of 2 that tile the output (stride 2, no padding) each
+// lie in their own window: index x of the row holds base + 2x + {0, 1} + {0, width} (2-D), plus
+// {0, slice} in 3-D (slice > 0: the output's H * W), where base is the window's first output
+// element and width the output's W; corners[x] gets which corner, bit 0 for the far column,
+// bit 1 the far row, bit 2 the far slice (meaningful where all are inside).
 __attribute__((target("avx512f"))) bool row_window_corners_avx512(const int64_t *row, int64_t count, int64_t base,
-                                                                  int64_t width, uint8_t *corners) {
-    const __m512i one = _mm512_set1_epi64(1), w = _mm512_set1_epi64(width), w1 = _mm512_set1_epi64(width + 1);
-    const __m512i step = _mm512_set1_epi64(16), two = _mm512_set1_epi64(2);
+                                                                  int64_t width, int64_t slice, uint8_t *corners) {
+    const __m512i one = _mm512_set1_epi64(1), two = _mm512_set1_epi64(2), four = _mm512_set1_epi64(4);
+    const __m512i w = _mm512_set1_epi64(width), p = _mm512_set1_epi64(slice);
+    const __m512i step = _mm512_set1_epi64(16);
     __m512i first = _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0));
     __mmask8 outside = 0;
     int64_t x = 0;
     for (; x + 8 <= count; x += 8) {
-        const __m512i local = _mm512_sub_epi64(_mm512_loadu_si512(row + x), first);
-        const __mmask8 lower = _mm512_cmpeq_epi64_mask(local, w) | _mm512_cmpeq_epi64_mask(local, w1);
-        const __mmask8 inside = _mm512_cmpeq_epi64_mask(local, _mm512_setzero_si512()) |
-                                _mm512_cmpeq_epi64_mask(local, one) | lower;
-        outside |= (__mmask8)~inside;
-        // The corner: the low bit of the offset (width is even), plus 2 in the window's lower row.
-        const __m512i corner = _mm512_mask_add_epi64(_mm512_and_si512(local, one), lower, _mm512_and_si512(local, one), two);
+        __m512i local = _mm512_sub_epi64(_mm512_loadu_si512(row + x), first);
+        // Peel off the far slice, then the far row (signed: a negative offset keeps both clear
+        // and stays outside); what is left must be the column, 0 or 1.
+        const __mmask8 far_slice = slice > 0 ? _mm512_cmpge_epi64_mask(local, p) : 0;
+        local = _mm512_mask_sub_epi64(local, far_slice, local, p);
+        const __mmask8 far_row = _mm512_cmpge_epi64_mask(local, w);
+        local = _mm512_mask_sub_epi64(local, far_row, local, w);
+        outside |= _mm512_cmpgt_epu64_mask(local, one);
+        __m512i corner = _mm512_mask_add_epi64(local, far_row, local, two);
+        corner = _mm512_mask_add_epi64(corner, far_slice, corner, four);
         _mm_storel_epi64(reinterpret_cast<__m128i *>(corners + x), _mm512_cvtepi64_epi8(corner));
         first = _mm512_add_epi64(first, step);
     }
-    return outside == 0 && row_window_corners(row + x, count - x, base + 2 * x, width, corners + x);
+    return outside == 0 && row_window_corners(row + x, count - x, base + 2 * x, width, slice, corners + x);
 }
 
-bool row_window_corners(const int64_t *row, int64_t count, int64_t base, int64_t width, uint8_t *corners) {
+bool row_window_corners(const int64_t *row, int64_t count, int64_t base, int64_t width, int64_t slice, uint8_t *corners) {
     bool inside = true;
     for (int64_t x = 0; x < count; x++) {
-        const int64_t local = row[x] - (base + 2 * x);
-        inside &= local == 0 || local == 1 || local == width || local == width + 1;
-        corners[x] = (uint8_t)((local & 1) + (local >= width ? 2 : 0));
+        // Wrapping, not overflowing, for indices near INT64_MIN (they stay far outside).
+        int64_t local = (int64_t)((uint64_t)row[x] - (uint64_t)(base + 2 * x));
+        const bool far_slice = slice > 0 && local >= slice;
+        if (far_slice) local -= slice;
+        const bool far_row = local >= width;
+        if (far_row) local -= width;
+        inside &= local == 0 || local == 1;
+        corners[x] = (uint8_t)((local & 1) + (far_row ? 2 : 0) + (far_slice ? 4 : 0));
     }
     return inside;
 }
@@ -632,31 +643,38 @@ Status through_scratch(float *dst, int64_t plane_stride, int64_t plane, int64_t 
     return s;
 }
 
-// max_unpool as a gather (generators/pool_generator.cpp, MaxUnpoolWindows): planar 2-D planes
-// of dense rows, pooled with kernel 2, stride 2 and no padding, whose windows tile an output of
-// twice the input's size (the default). Returns false, having written nothing, where that does not
-// apply or where some index lies outside its own window (which also covers every index outside
-// the plane): the caller then checks the indices and scatters as for any other input.
+// max_unpool as a gather (generators/pool_generator.cpp, MaxUnpoolWindows): planar 2-D or 3-D
+// planes of dense rows, pooled with kernel 2, stride 2 and no padding, whose windows tile an
+// output of twice the input's size (the default). Returns false, having written nothing, where
+// that does not apply or where some index lies outside its own window (which also covers every
+// index outside the plane): the caller then checks the indices and scatters as for any other
+// input.
 struct WindowScan {
     const int64_t *data = nullptr;
-    std::vector<int64_t> sizes, strides;
-    int64_t width = 0;  // the output's W
-    uint8_t *corners = nullptr;  // per input element, dense (x, y, c, n): its index's corner
+    std::vector<int64_t> sizes, strides;  // the indices' (N, C, [D,] H, W)
+    int64_t width = 0, slice = 0;         // the output's W, and in 3-D its H * W (2-D: 0)
+    uint8_t *corners = nullptr;           // per input element, dense (x, y, [z,] c, n): its index's corner
     std::atomic<bool> outside{false};
 
     static int task(void *, int plane_index, uint8_t *closure) {
         WindowScan &scan = *reinterpret_cast<WindowScan *>(closure);
         static const bool avx512 = __builtin_cpu_supports("avx512f");
+        const int rank = (int)scan.sizes.size();
+        const int64_t in_width = scan.sizes[rank - 1], in_height = scan.sizes[rank - 2];
+        const int64_t rows = rank == 5 ? scan.sizes[2] * in_height : in_height;  // of the plane
         // Last plane first, as IndexScan: the gather starts on the planes still in the cache.
         const int64_t plane_number = scan.sizes[0] * scan.sizes[1] - 1 - plane_index;
         const int64_t n = plane_number / scan.sizes[1], c = plane_number % scan.sizes[1];
         const int64_t *plane = scan.data + n * scan.strides[0] + c * scan.strides[1];
-        uint8_t *plane_corners = scan.corners + plane_number * scan.sizes[2] * scan.sizes[3];
-        for (int64_t y = 0; y < scan.sizes[2] && !scan.outside.load(std::memory_order_relaxed); y++) {
-            const int64_t *row = plane + y * scan.strides[2], base = 2 * y * scan.width;
-            uint8_t *row_corners = plane_corners + y * scan.sizes[3];
-            const bool inside = avx512 ? detail::row_window_corners_avx512(row, scan.sizes[3], base, scan.width, row_corners)
-                                       : detail::row_window_corners(row, scan.sizes[3], base, scan.width, row_corners);
+        uint8_t *plane_corners = scan.corners + plane_number * rows * in_width;
+        for (int64_t r = 0; r < rows && !scan.outside.load(std::memory_order_relaxed); r++) {
+            const int64_t y = r % in_height, z = r / in_height;  // z = 0 in 2-D
+            const int64_t *row = plane + y * scan.strides[rank - 2] + (rank == 5 ? z * scan.strides[2] : 0);
+            const int64_t base = 2 * y * scan.width + 2 * z * scan.slice;
+            uint8_t *row_corners = plane_corners + r * in_width;
+            const bool inside =
+                avx512 ? detail::row_window_corners_avx512(row, in_width, base, scan.width, scan.slice, row_corners)
+                       : detail::row_window_corners(row, in_width, base, scan.width, scan.slice, row_corners);
             if (!inside) scan.outside = true;
         }
         return 0;
@@ -665,16 +683,17 @@ struct WindowScan {
 
 bool unpool_by_windows(const TensorView &input, const TensorView &indices, const TensorView &output,
                        const MaxUnpoolOptions &options, const std::vector<int64_t> &sizes, Status *status) {
-    if (input.sizes.size() != 4 || input.sizes[2] == 0 || input.sizes[3] == 0) return false;
+    const int rank = (int)input.sizes.size(), spatial = rank - 2;
+    if (rank < 4 || detail::element_count(input.sizes) == 0) return false;
     Window w;
     if (!parse_window("max_unpool", input.sizes, options.kernel_size, options.stride, options.padding, {}, &w).ok()) {
         return false;
     }
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < spatial; d++) {
         if (w.kernel[d] != 2 || w.stride[d] != 2 || w.padding[d] != 0 || sizes[2 + d] != 2 * input.sizes[2 + d]) return false;
     }
     for (const TensorView *t : {&input, &indices, &output}) {
-        if (!detail::unit_stride(*t, 3) || detail::channels_dense(*t, 1)) return false;
+        if (!detail::unit_stride(*t, rank - 1) || detail::channels_dense(*t, 1)) return false;
     }
     const int64_t planes = sizes[0] * sizes[1];
     if (planes > std::numeric_limits<int>::max()) return false;
@@ -686,7 +705,8 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     scan.data = static_cast<const int64_t *>(indices.data);
     scan.sizes = indices.sizes;
     scan.strides = detail::strides_of(indices);
-    scan.width = sizes[3];
+    scan.width = sizes[rank - 1];
+    scan.slice = rank == 5 ? sizes[3] * sizes[4] : 0;
     scan.corners = reinterpret_cast<uint8_t *>(corners.data());
     halide_do_par_for(nullptr, WindowScan::task, 0, (int)planes, reinterpret_cast<uint8_t *>(&scan));
     if (scan.outside) return false;
@@ -695,12 +715,13 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     corner_view.data = scan.corners;
     corner_view.sizes = input.sizes;
     detail::HalideView in, idx, out;
-    pool_view(input, 4, kFloat32, &in);
-    pool_view(corner_view, 4, halide_type_t(halide_type_uint, 8), &idx);
-    pool_view(output, 4, kFloat32, &out);
+    pool_view(input, rank, kFloat32, &in);
+    pool_view(corner_view, rank, halide_type_t(halide_type_uint, 8), &idx);
+    pool_view(output, rank, kFloat32, &out);
+    const auto kernel = rank == 5 ? hup_max_unpool_windows_r3 : hup_max_unpool_windows_r2;
     auto run = [&](halide_buffer_t *out_buffer) {
         return detail::run_pipeline("max_unpool", [&](void *user_context) {
-            return hup_max_unpool_windows(user_context, &in.buffer, &idx.buffer, out_buffer);
+            return kernel(user_context, &in.buffer, &idx.buffer, out_buffer);
         });
     };
     if (detail::element_count(sizes) * (int64_t)sizeof(float) < detail::streaming_bytes) {
@@ -708,9 +729,9 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     } else {  // a chunk at a time, through a scratch in the cache (Halide reads what each needs)
         // A chunk of output reads the input values and corners of the windows it covers.
         auto chunk_input = [&](const halide_buffer_t &chunk, std::vector<detail::ByteSpan> *reads) {
-            int64_t lo[4], hi[4];
-            for (int d = 0; d < 4; d++) {
-                const int64_t halve = d < 2 ? 2 : 1;
+            int64_t lo[5], hi[5];
+            for (int d = 0; d < rank; d++) {
+                const int64_t halve = d < spatial ? 2 : 1;
                 lo[d] = chunk.dim[d].min / halve;
                 hi[d] = (chunk.dim[d].min + chunk.dim[d].extent - 1) / halve;
             }

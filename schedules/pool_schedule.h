@@ -131,19 +131,23 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
 }
 
 
-// max_unpool as a gather (2x2 windows that tile the output): vectors along x, whose window
-// loads (x / 2) Halide makes from half-width dense loads and interleaves; strips of rows of
-// every plane in parallel.
+// max_unpool as a gather (windows of 2 that tile the output): vectors along x, whose window
+// loads (x / 2) Halide makes from half-width dense loads and interleaves; strips of rows (3-D:
+// slices) of every plane in parallel.
 inline void schedule_max_unpool_windows_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
-                                            Halide::GeneratorOutput<Halide::Buffer<float, 4>> &out,
+                                            Halide::GeneratorOutput<Halide::Buffer<float>> &out,
                                             const PoolCpuKnobs &knobs = {}) {
     using namespace Halide;
-    const Var x = dims[0], y = dims[1], c = dims[2], n = dims[3];
+    const int rank = (int)dims.size() - 2;
+    const Var x = dims[0], outer = dims[rank - 1], c = dims[rank], n = dims[rank + 1];
     Var strip("strip"), row("row"), task("task");
     Func output = out;
+    std::vector<VarOrRVar> order(dims.begin(), dims.begin() + rank - 1);  // the spatial dims inside a strip
+    order.push_back(row);
+    for (const Var &v : {strip, c, n}) order.push_back(v);
     output.vectorize(x, target.natural_vector_size<float>(), TailStrategy::GuardWithIf)
-        .split(y, strip, row, knobs.strip_rows, TailStrategy::GuardWithIf)
-        .reorder(x, row, strip, c, n)
+        .split(outer, strip, row, rank == 2 ? knobs.strip_rows : 1, TailStrategy::GuardWithIf)
+        .reorder(order)
         .fuse(strip, c, task)
         .fuse(task, n, task)
         .parallel(task);

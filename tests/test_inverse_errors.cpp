@@ -410,30 +410,38 @@ TEST(MaxUnpoolErrors, IndexSpanKernelsMatchAPlainLoop) {
 }
 
 // The gather's window check (runtime/pool.cpp): the AVX-512 row kernel against the plain loop, its
-// verdict and the corners it writes (which must say where each index points),
-// on rows of every length up to a few vectors, with each index in its window's four corners and
-// one moved out (to another window, the next row, or far away).
+// verdict and the corners it writes (which must say where each index points), on rows of
+// every length up to a few vectors, 2-D and 3-D, with each index in its window's corners and
+// one moved out (to another window, the next row or slice, or far away).
 TEST(MaxUnpoolErrors, WindowCheckKernelsAgree) {
     if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512: only the plain loop runs here";
     std::mt19937_64 random(12);
-    const int64_t width = 80, base = 6 * width;
-    for (int64_t count = 1; count <= 37; count++) {
-        for (int trial = 0; trial < 12; trial++) {
-            std::vector<int64_t> row(count);
-            for (int64_t x = 0; x < count; x++) row[x] = base + 2 * x + int64_t(random() % 2) + width * int64_t(random() % 2);
-            if (trial > 0) {
-                const int64_t shifts[] = {2, -1, 2 * width, int64_t(1) << 33};
-                row[random() % count] += shifts[trial % 4];
-            }
-            std::vector<uint8_t> vector_corners(count), plain_corners(count);
-            const bool inside = hup::detail::row_window_corners(row.data(), count, base, width, plain_corners.data());
-            EXPECT_EQ(hup::detail::row_window_corners_avx512(row.data(), count, base, width, vector_corners.data()), inside)
-                << "count " << count << " trial " << trial;
-            if (inside) {
-                EXPECT_EQ(vector_corners, plain_corners) << "count " << count << " trial " << trial;
-                for (int64_t x = 0; x < count; x++) {  // the corner says where the index points
-                    const int corner = plain_corners[x];
-                    EXPECT_EQ(row[x], base + 2 * x + corner % 2 + (corner / 2) * width) << "x " << x;
+    const int64_t width = 80;
+    for (const int64_t slice : {int64_t(0), 12 * width}) {  // 2-D; 3-D slices of 12 rows
+        const int64_t base = 6 * width + (slice ? 4 * slice : 0);
+        for (int64_t count = 1; count <= 37; count++) {
+            for (int trial = 0; trial < 12; trial++) {
+                std::vector<int64_t> row(count);
+                for (int64_t x = 0; x < count; x++) {
+                    row[x] = base + 2 * x + int64_t(random() % 2) + width * int64_t(random() % 2) +
+                             (slice ? slice * int64_t(random() % 2) : 0);
+                }
+                if (trial > 0) {
+                    const int64_t shifts[] = {2, -1, 2 * width, int64_t(1) << 33, 2 * slice, -slice};
+                    row[random() % count] += shifts[trial % (slice ? 6 : 4)];
+                }
+                std::vector<uint8_t> vector_corners(count), plain_corners(count);
+                const bool inside = hup::detail::row_window_corners(row.data(), count, base, width, slice, plain_corners.data());
+                EXPECT_EQ(hup::detail::row_window_corners_avx512(row.data(), count, base, width, slice, vector_corners.data()),
+                          inside)
+                    << "count " << count << " trial " << trial << " slice " << slice;
+                if (inside) {
+                    EXPECT_EQ(vector_corners, plain_corners) << "count " << count << " trial " << trial;
+                    for (int64_t x = 0; x < count; x++) {  // the corner says where the index points
+                        const int corner = plain_corners[x];
+                        EXPECT_EQ(row[x], base + 2 * x + corner % 2 + (corner / 2 % 2) * width + (corner / 4) * slice)
+                            << "x " << x << " slice " << slice;
+                    }
                 }
             }
         }

@@ -1110,11 +1110,11 @@ TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
     EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)));
 }
 
-// Planar 2-D unpooling with kernel 2, stride 2, no padding and the default output size runs as
-// a gather (runtime/pool.cpp, unpool_by_windows) once every index lies in its own window;
-// otherwise the check and scatter of any other input. Both paths, in place and streamed,
-// against libtorch bit-exact: max_pool's indices; one moved into a neighbouring window (or a
-// window's other corner); one outside the plane (refused, nothing written).
+// Planar 2-D and 3-D unpooling with kernel 2, stride 2, no padding and the default output size
+// runs as a gather (runtime/pool.cpp, unpool_by_windows) once every index lies in its own
+// window; otherwise the check and scatter of any other input. Both paths, in place and
+// streamed, against libtorch bit-exact: max_pool's indices; one moved into a neighbouring
+// window (or a window's other corner); one outside the plane (refused, nothing written).
 TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(780);
@@ -1128,36 +1128,48 @@ TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
         hup::detail::streaming_bytes = streaming;
         // Even sizes: max_pool's indices are flat in its input's plane, which the default
         // output size matches only then (odd sizes unpool to the input's size: not the gather).
-        for (const std::vector<int64_t> &in : {std::vector<int64_t>{2, 3, 8, 10}, {1, 1, 2, 2}, {1, 4, 2, 34}, {2, 5, 34, 18},
-                                                  {2, 24, 128, 130}}) {  // 16 chunks streamed: tasks of 2
+        for (const std::vector<int64_t> &in :
+             {std::vector<int64_t>{2, 3, 8, 10}, {1, 1, 2, 2}, {1, 4, 2, 34}, {2, 5, 34, 18},
+              {2, 24, 128, 130},  // 16 chunks streamed: tasks of 2
+              {1, 2, 4, 6, 8}, {2, 3, 2, 2, 2}, {1, 1, 2, 4, 34},
+              {1, 4, 16, 32, 34}}) {  // 3-D, 9 chunks streamed
             const at::Tensor x = torch::randn(in);
             const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
             const std::string what = std::string(c10::str(c10::IntArrayRef(in))) + " streaming " + std::to_string(streaming);
             EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o))) << what;
+            const int64_t last_dim = tv.dim() - 1;
+            std::vector<int64_t> out_sizes = tv.sizes().vec();
+            for (int64_t d = 2; d < tv.dim(); d++) out_sizes[d] *= 2;
             // Into output rows that are not back to back (a narrowed wider tensor).
-            const at::Tensor wide = torch::full({in[0], in[1], 2 * tv.size(2), 2 * tv.size(3) + 3}, 7.0f);
-            const at::Tensor rows = wide.narrow(3, 1, 2 * tv.size(3));
+            std::vector<int64_t> wide_sizes = out_sizes;
+            wide_sizes[last_dim] += 3;
+            const at::Tensor wide = torch::full(wide_sizes, 7.0f);
+            const at::Tensor rows = wide.narrow(last_dim, 1, out_sizes[last_dim]);
             EXPECT_TRUE(hup::torch::max_unpool(tv, ti, rows, o).ok()) << what;
             EXPECT_TRUE(bits_equal(rows, hup::torch::reference_max_unpool(tv, ti, o))) << what << " strided rows";
-            EXPECT_TRUE(wide.narrow(3, 0, 1).eq(7.0f).all().item<bool>()) << what << " strided rows";
-            const int64_t width = 2 * tv.size(3), last = ti.numel() - 1;
-            for (int64_t shift : {int64_t(2), -int64_t(1), width, int64_t(1) - width}) {  // another window, or corner
+            EXPECT_TRUE(wide.narrow(last_dim, 0, 1).eq(7.0f).all().item<bool>()) << what << " strided rows";
+            const int64_t width = out_sizes[last_dim], slice = width * out_sizes[last_dim - 1], last = ti.numel() - 1;
+            int64_t plane = 1;
+            for (int64_t d = 2; d < tv.dim(); d++) plane *= out_sizes[d];
+            std::vector<int64_t> shifts = {2, -1, width, 1 - width};  // another window, or corner
+            if (tv.dim() == 5) shifts.insert(shifts.end(), {slice, -slice, 2 * slice});
+            for (int64_t shift : shifts) {
                 at::Tensor moved = ti.clone();
                 int64_t &index = moved.view({-1}).data_ptr<int64_t>()[last / 2];
-                index = std::clamp<int64_t>(index + shift, 0, 4 * tv.size(2) * tv.size(3) - 1);
+                index = std::clamp<int64_t>(index + shift, 0, plane - 1);
                 EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, moved, o), hup::torch::reference_max_unpool(tv, moved, o)))
                     << what << " index moved by " << shift;
             }
             at::Tensor outside = ti.clone();
-            outside.view({-1})[last] = 4 * tv.size(2) * tv.size(3);
-            const at::Tensor out = torch::full({in[0], in[1], 2 * tv.size(2), 2 * tv.size(3)}, 7.0f);
+            outside.view({-1})[last] = plane;
+            const at::Tensor out = torch::full(out_sizes, 7.0f);
             EXPECT_EQ(hup::torch::max_unpool(tv, outside, out, o).code(), hup::StatusCode::InvalidArgument) << what;
             EXPECT_TRUE(out.eq(7.0f).all().item<bool>()) << what << ": output written";
             compared++;
         }
     }
     hup::detail::streaming_bytes = saved;
-    EXPECT_EQ(compared, 10);
+    EXPECT_EQ(compared, 18);
 }
 
 // max_pool options and the max_unpool options that undo them, back to the input's size.
