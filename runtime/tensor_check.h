@@ -127,13 +127,14 @@ Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body)
 // Inside `fill`, Halide's parallel loops run serially: the chunks are the parallel tasks.
 // `chunk_input`, if given, lists the input bytes that filling a chunk (a box of out) reads:
 // they are prefetched while the chunk before it is copied out.
-// `copies` says how many threads may copy out at once. One core's non-temporal stores nearly fill the memory bandwidth (22.6 of 25.9 GB/s on the
-// 2-core EPYC). When computing a chunk takes about as long as copying one out, every thread
-// copying at once leaves the memory idle while they all compute, then splits it between them;
-// with at most half of them copying, the others compute meanwhile and the memory stays busy.
-// Medians of 6 interleaved runs, 2 threads: 8x32x256x256 x2 bilinear (13 us to compute a
-// chunk, 12 to copy it) 15.1 -> 12.7 ms, x2 nearest (5 us to compute) 12.6 -> 11.5; but
-// 8x64x128x128 max_unpool2d 8.1 -> 8.6, so its gather copies with every thread.
+// `copies` says how many threads may copy out at once. One core's non-temporal stores nearly
+// fill the memory bandwidth (22.6 of 25.9 GB/s on the 2-core EPYC). When computing a chunk
+// takes about as long as copying one out, every thread copying at once leaves the memory idle
+// while they all compute, then splits it between them; with at most half of them copying, the
+// others compute meanwhile and the memory stays busy. Medians of 6 interleaved runs, 2
+// threads: 8x32x256x256 x2 bilinear (13 us to compute a chunk, 12 to copy it) 15.1 -> 12.7 ms,
+// x2 nearest (5 us to compute) 12.6 -> 11.5; but 8x64x128x128 max_unpool2d 8.1 -> 8.6, so its
+// gather copies with every thread.
 // Returns the first failure (other chunks may have been written by then).
 using ChunkInput = std::function<void(const halide_buffer_t &chunk, std::vector<ByteSpan> *reads)>;
 enum class StreamCopies { AllTheThreads, HalfTheThreads };
