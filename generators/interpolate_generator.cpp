@@ -56,6 +56,7 @@ public:
     GeneratorParam<int> channel_block{"channel_block", InterpolateCpuKnobs{}.channel_block};
     GeneratorParam<int> block_rows{"block_rows", InterpolateCpuKnobs{}.block_rows};
     GeneratorParam<int> tap_lanes{"tap_lanes", InterpolateCpuKnobs{}.tap_lanes};
+    GeneratorParam<int> channel_vectors{"channel_vectors", InterpolateCpuKnobs{}.channel_vectors};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
@@ -119,6 +120,7 @@ public:
         knobs.channel_block = channel_block;
         knobs.block_rows = block_rows;
         knobs.tap_lanes = tap_lanes;
+        knobs.channel_vectors = channel_vectors;
         const int default_rows = channel_blocks ? knobs.block_rows : knobs.rows(rank, layout == Layout::ChannelsLast);
         const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, default_rows);
         if (channel_blocks) {

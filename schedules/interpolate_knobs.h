@@ -16,6 +16,9 @@ struct InterpolateCpuKnobs {
     // Run-time tap counts with windows in range: taps summed per vector (at most the target's).
     int tap_lanes = 8;
     int block_rows = 8;
+    // channels_last: vectors of channels per output pixel, unrolled, when C has that many
+    // (the per-pixel tap indices and weights are then shared by all of them).
+    int channel_vectors = 4;
 
     // Planar 2-D tiles are a few KB per row, channels_last ones C times more, 3-D ones a plane.
     int rows(int spatial_rank, bool channels_last) const {

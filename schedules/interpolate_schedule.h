@@ -90,6 +90,18 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
         const bool column_tiles = channels_last && rank == 2 && knobs.tile_cols > 0;
         tile_level = column_tiles ? LoopLevel(output, col_tile) : LoopLevel(output, task);
     }
+    if (channels_last && knobs.channel_vectors > 1) {
+        // Whole pixels of C >= channel_vectors vectors: one unrolled block of vectors per pixel
+        // (the last block shifted inwards, rewriting a few channels), so that the pixel's tap
+        // addresses and weights are worked out once for all of them.
+        const int block = lanes * knobs.channel_vectors;
+        Var c_block("c_block"), c_in_block("c_in_block");
+        output.specialize(out.dim(rank).extent() >= block)
+            .split(c, c_block, c_in_block, block, TailStrategy::ShiftInwards)
+            .split(c_in_block, vo, vi, lanes)
+            .vectorize(vi)
+            .unroll(vo);
+    }
     output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
 
     // Nearest moves data only: straight from input to output, without an intermediate to store

@@ -271,6 +271,10 @@ TEST(InterpolateLarge, FullTilesAndTails) {
         {InterpolateMode::Nearest, {1, 2, 16, 40}, {0.5}, false},    {InterpolateMode::Bicubic, {1, 2, 20, 31}, {2.0}, false},
         {InterpolateMode::NearestExact, {1, 2, 9, 33}, {2.0}, false}, {InterpolateMode::Linear, {2, 5, 77}, {0.5}, false},
         {InterpolateMode::Trilinear, {1, 2, 6, 8, 20}, {2.0}, false}, {InterpolateMode::Bilinear, {1, 2, 10, 30}, {2.0}, false},
+        // channels_last pixels of 64 channels and more (AVX2: 32) run as one unrolled block of
+        // vectors per pixel, the last block shifted inwards when C is not a multiple.
+        {InterpolateMode::Bilinear, {1, 70, 9, 13}, {2.0}, false},   {InterpolateMode::Nearest, {1, 100, 7, 5}, {1.5}, false},
+        {InterpolateMode::Bicubic, {2, 67, 6, 7}, {0.7}, false},     {InterpolateMode::Area, {1, 129, 8, 9}, {0.5}, false},
         // Run-time tap counts: x windows inside the input (tap-major weights), and windows
         // wider than a narrow x (position-major weights, gathered).
         {InterpolateMode::Bicubic, {1, 3, 40, 300}, {0.11}, true},   {InterpolateMode::Area, {2, 2, 90, 3}, {0.05, 1.0}, false},
@@ -362,7 +366,8 @@ void check_without(Without without) {
         {InterpolateMode::Nearest, {1, 5, 17, 33}, {0.6}},    {InterpolateMode::Area, {1, 4, 30, 51}, {0.3}},
         {InterpolateMode::Trilinear, {1, 3, 6, 8, 20}, {1.4}}, {InterpolateMode::Linear, {2, 5, 77}, {0.7}},
         {InterpolateMode::Bicubic, {1, 3, 41, 67}, {0.45}, true},  // run-time taps, windows in range
-        {InterpolateMode::Bilinear, {1, 3, 50, 61}, {0.2}}};       // the direct variant
+        {InterpolateMode::Bilinear, {1, 3, 50, 61}, {0.2}},        // the direct variant
+        {InterpolateMode::Bilinear, {1, 40, 6, 9}, {2.0}}};        // channels_last: AVX2's shifted channel block
     check_scaled_cases(cases);
     if (TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
