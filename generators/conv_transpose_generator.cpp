@@ -105,6 +105,56 @@ public:
     }
 };
 
+// Listed positions (2-D, channels_last, one group): the same dense convolution as above, but on
+// a list of output pixels that the runtime picks, all of which read only inside the input with
+// the given taps. The runtime cuts each phase's grid into boxes by which taps fall inside the
+// input (the interior, and a few rows and columns along the borders that miss some), and lists
+// each box's positions over every image; so no product with zero padding is computed, and
+// boxes of a few rows or columns still fill whole register tiles, since a tile's positions may
+// come from different rows and images. (The boxed variants above compute each image's grid
+// with every tap, which costs a quarter more products on a DCGAN's 4x4 inputs.)
+// Position p reads input pixel in_pixel(p) + tx * tap_pixels_x + ty * tap_pixels_y at tap
+// (tx, ty), and writes output pixel out_pixel(p); pixels are flat (n, y, x) indices of the
+// channels_last tensors.
+class ConvTransposeListed : public Generator<ConvTransposeListed> {
+public:
+    GeneratorParam<int> channel_block{"channel_block", ConvTransposeCpuKnobs{}.channel_block};
+    GeneratorParam<int> position_block{"position_block", ConvTransposeCpuKnobs{}.listed_position_block};
+    GeneratorParam<int> position_tiles_per_task{"position_tiles_per_task", ConvTransposeCpuKnobs{}.position_tiles_per_task};
+
+    Input<Buffer<float, 2>> in{"in"};          // (input channel, pixel)
+    Input<Buffer<float, 4>> weight{"weight"};  // (output channel [padded], input channel, tap x, tap y)
+    Input<Buffer<float, 1>> bias{"bias"};      // (output channel [padded])
+    // (position), padded by repeating the last entry to a multiple of position_block.
+    Input<Buffer<int32_t, 1>> in_pixel{"in_pixel"};
+    Input<Buffer<int32_t, 1>> out_pixel{"out_pixel"};
+    Input<int32_t> positions{"positions"};  // how many are listed
+    Input<int32_t> tap_pixels_x{"tap_pixels_x"}, tap_pixels_y{"tap_pixels_y"};
+    Output<Buffer<float, 2>> out{"out"};  // (output channel, pixel)
+
+    void generate() {
+        Var co("co"), p("p"), pixel("pixel"), ci("ci"), tx("tx"), ty("ty");
+        // The input each position reads at each tap (the runtime lists only positions whose
+        // taps all read inside the input).
+        Func taps_in("taps_in");
+        taps_in(p, ci, tx, ty) =
+            in(ci, unsafe_promise_clamped(in_pixel(p) + tx * tap_pixels_x + ty * tap_pixels_y, 0, in.dim(1).extent() - 1));
+        RDom r({{0, weight.dim(1).extent()}, {0, weight.dim(2).extent()}, {0, weight.dim(3).extent()}}, "r");
+        Func conv("conv");
+        conv(co, p) = bias(co);
+        conv(co, p) += weight(co, r[0], r[1], r[2]) * taps_in(p, r[0], r[1], r[2]);
+        // Only the listed pixels are written (each once: the runtime's lists never repeat one).
+        RDom listed(0, positions, "listed");
+        out(co, pixel) = undef<float>();
+        out(co, unsafe_promise_clamped(out_pixel(listed), 0, out.dim(1).extent() - 1)) = conv(co, listed);
+        ConvTransposeCpuKnobs knobs;
+        knobs.channel_block = channel_block;
+        knobs.listed_position_block = position_block;
+        knobs.position_tiles_per_task = position_tiles_per_task;
+        schedule_conv_transpose_listed(get_target(), knobs, co, p, listed, taps_in, conv, out);
+    }
+};
+
 // The GPU form: each output element gathers its own taps, reading PyTorch's weight layout as
 // it is (no packing, no phases: one kernel per call). Output o along a dim takes tap k where
 // o + padding - k*dilation is a multiple of stride s, from input (o + padding - k*dilation)/s;
@@ -169,3 +219,4 @@ public:
 
 HALIDE_REGISTER_GENERATOR(hup::ConvTranspose, conv_transpose)
 HALIDE_REGISTER_GENERATOR(hup::ConvTransposeGather, conv_transpose_gather)
+HALIDE_REGISTER_GENERATOR(hup::ConvTransposeListed, conv_transpose_listed)

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <vector>
 
 #include "tensor_check.h"
 
@@ -49,6 +50,29 @@ inline AxisGrid axis_grid(int64_t stride, int64_t padding, int64_t out_size, con
     const int64_t q_lo = floor_div(padding - a.residue + stride - 1, stride);
     const int64_t q_hi = floor_div(out_size - 1 + padding - a.residue, stride);
     return AxisGrid{stride * q_lo + a.residue - padding, std::max<int64_t>(q_hi - q_lo + 1, 0), q_lo + a.base};
+}
+
+// A run of a phase's grid points q0 .. q0 + count - 1 along one dim whose in-range taps are the
+// same, m_lo .. m_hi (none when m_lo > m_hi): input q + in_offset - m * tap_step lies in
+// [0, in_size) exactly for those. The interior is one run; near the borders a few grid points
+// miss some taps (they would read the zero padding).
+struct TapRun {
+    int64_t q0 = 0, count = 0, m_lo = 0, m_hi = -1;
+};
+
+inline std::vector<TapRun> tap_runs(const AxisGrid &grid, const AxisTaps &a, int64_t in_size) {
+    std::vector<TapRun> runs;
+    for (int64_t q = 0; q < grid.count; q++) {
+        const int64_t reach = q + grid.in_offset;  // the input that tap 0 reads
+        const int64_t m_lo = std::max<int64_t>(0, floor_div(reach - in_size, a.tap_step) + 1);
+        const int64_t m_hi = std::min<int64_t>(a.taps - 1, floor_div(reach, a.tap_step));
+        if (!runs.empty() && runs.back().m_lo == m_lo && runs.back().m_hi == m_hi) {
+            runs.back().count++;
+        } else {
+            runs.push_back(TapRun{q, 1, m_lo, m_hi});
+        }
+    }
+    return runs;
 }
 
 }  // namespace detail

@@ -322,6 +322,47 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
 }
 
 
+// Listed positions: the register tile is `channel_block` output channels (vectorised) x
+// `listed_position_block` listed positions (unrolled); tasks are `position_tiles_per_task`
+// position tiles x every channel tile. Whole tiles are computed: the runtime pads the weights'
+// channels and the lists (whose padding repeats a real position); only the stores are guarded.
+inline void schedule_conv_transpose_listed(const Halide::Target &target, const ConvTransposeCpuKnobs &knobs,
+                                           const Halide::Var &co, const Halide::Var &p, const Halide::RDom &listed,
+                                           Halide::Func taps_in, Halide::Func conv, Halide::Func output) {
+    using namespace Halide;
+    const int lanes = target.natural_vector_size<float>();
+    const int channels = std::clamp(knobs.channel_block / lanes, 1, kConvChannelPad / lanes) * lanes;
+    const int positions = knobs.listed_position_block;
+    Stage scatter = output.update();
+    RVar pos = listed.x, tile("tile"), pos_i("pos_i"), task("task"), tile_i("tile_i");
+    Var co_o("co_o"), co_i("co_i");
+    scatter.split(co, co_o, co_i, channels, TailStrategy::GuardWithIf)
+        .split(pos, tile, pos_i, positions, TailStrategy::GuardWithIf)
+        .split(tile, task, tile_i, knobs.position_tiles_per_task, TailStrategy::GuardWithIf)
+        .reorder(co_i, pos_i, co_o, tile_i, task)
+        .vectorize(co_i, lanes)
+        .unroll(pos_i)
+        .allow_race_conditions()  // distinct pixels: the runtime never lists one twice
+        .parallel(task);
+    // Per position tile, for all its channel tiles: the positions' inputs at every tap, copied
+    // position-innermost, so that the tile's broadcasts are one address apiece plus a constant
+    // (a list's scattered pixels would cost an address per position and input channel).
+    const std::vector<Var> args = taps_in.args();  // p, ci, tx, ty
+    taps_in.compute_at(output, tile_i)
+        .bound_extent(p, positions)
+        .reorder_storage(args)
+        .reorder(args[1], p, args[2], args[3])
+        .vectorize(args[1], positions, TailStrategy::GuardWithIf)  // a square block: one interleaving shuffle
+        .unroll(p);
+    conv.compute_at(output, co_o).bound_extent(co, channels).bound_extent(p, positions);
+    conv.reorder(co, p).vectorize(co, lanes).unroll(co).unroll(p);
+    const std::vector<RVar> taps = conv.rvars(0);
+    conv.update().reorder(co, p, taps[0], taps[1], taps[2])
+        .vectorize(co, lanes)
+        .unroll(co)
+        .unroll(p);
+}
+
 // GPU (the gather form): a thread per output element sums its taps and channels in a register.
 inline void schedule_conv_transpose_gpu(const GpuKnobs &knobs, const std::vector<Halide::Var> &dims, Halide::Func conv,
                                         Halide::GeneratorInput<Halide::Buffer<float>> &in,

@@ -541,6 +541,39 @@ TEST(ConvTransposeCommon, TypicalLayers) {
     check_layers(typical_layers());
 }
 
+// Small 2-D grids in channels_last with one group, where padding taps are a large share: the
+// listed-position kernel, one call per box of grid points with the same in-range taps (inner
+// boxes, border rows and columns, corners, and boxes that no tap reaches, which get the bias
+// only). Positions across images and rows fill its tiles, with tails; taps step by the
+// dilation; channels above and below a vector. The last layer's padding crops every padding
+// tap: no border waste, so the boxed kernels run it (the runtime's choice, checked alike).
+TEST(ConvTransposeListed, BorderBoxesMatchTorch) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(33);
+    struct Listed {
+        std::vector<int64_t> in, weight;
+        int64_t stride, padding, output_padding, dilation;
+    };
+    const std::vector<Listed> cases = {
+        {{16, 40, 4, 4}, {40, 24, 4, 4}, 2, 1, 0, 1},  // a DCGAN layer: 3x3 inner boxes, borders, corners
+        {{3, 70, 8, 8}, {70, 17, 4, 4}, 2, 1, 0, 1},   // 8x8, more input channels than a vector, channel tail
+        {{1, 9, 1, 1}, {9, 8, 4, 4}, 2, 1, 0, 1},      // one input pixel: every box a corner
+        {{2, 12, 3, 5}, {12, 19, 4, 4}, 2, 1, 1, 1},   // output_padding: one more row and column
+        {{2, 12, 5, 3}, {12, 33, 3, 3}, 1, 1, 0, 1},   // stride 1: 3 taps, two borders each
+        {{2, 6, 4, 6}, {6, 16, 5, 5}, 3, 2, 2, 2},     // stride 3, dilation 2: taps step by 2; bias-only boxes
+        {{1, 20, 2, 7}, {20, 40, 3, 3}, 2, 2, 1, 1}};  // the padding crops the padding taps: boxed
+    Tally tally("cases", kMagnitudeEps);
+    for (const Listed &l : cases) {
+        Case c{l.in, l.weight, {}, /*bias=*/true, Layout::ChannelsLast, Layout::Contiguous, {Layout::ChannelsLast}};
+        c.options.stride = {l.stride};
+        c.options.padding = {l.padding};
+        c.options.output_padding = {l.output_padding};
+        c.options.dilation = {l.dilation};
+        tally.add(check_case(c));
+    }
+    EXPECT_EQ(tally.compared, (int)cases.size());
+}
+
 // The same layers on the narrower objects: the SSE4.1 fallback (4-lane vectors: other tiles
 // and tails), and AVX2 where the CPU has AVX-512.
 void check_layers_without(hup_test::Without without) {
