@@ -23,8 +23,9 @@ struct ConvTransposeCpuKnobs {
     int reduction_block = 0;  // channel tiles: input channels per block of the sum; 0: no blocks
     int narrow_channels = 3;  // position-vector tiles: output channels per tile (<= kConvChannelPad)
     // Listed positions (generators/conv_transpose_generator.cpp): positions per register tile
-    // (with one vector of channel_block channels), and position tiles per parallel task (one:
-    // a DCGAN's boxes are a few tiles each, and bigger tasks left a thread idle).
+    // (with one vector of channel_block channels; the runtime pads its lists to this default,
+    // so it is not for tuning), and position tiles per parallel task (one: a DCGAN's boxes are
+    // a few tiles each, and bigger tasks left a thread idle).
     int listed_position_block = 8;
     int position_tiles_per_task = 1;
 
