@@ -228,28 +228,46 @@ struct ConvTransposePlan::Impl {
     std::vector<float> packed;  // every phase's weights, one after the other
     std::vector<float> weights;  // PyTorch's layout, contiguous: what the GPU variants read
 
-    // Listed positions (generators/conv_transpose_generator.cpp): whether they pay, and the run.
-    bool listed_pays(const ConvTransposeShape &p) const;
-    Status run_listed(const ConvTransposeShape &p, const TensorView &input, const TensorView &output) const;
+    // Listed positions (generators/conv_transpose_generator.cpp): each phase's grid per dim and
+    // its runs of grid points with the same in-range taps (worked out once per call), whether
+    // listing pays, and the run.
+    struct PhaseRuns {
+        std::array<detail::AxisGrid, kMaxSpatial> grid;
+        std::array<std::vector<detail::TapRun>, kMaxSpatial> runs;
+    };
+    std::vector<PhaseRuns> phase_runs(const ConvTransposeShape &p) const;
+    bool listed_pays(const ConvTransposeShape &p, const std::vector<PhaseRuns> &runs) const;
+    Status run_listed(const ConvTransposeShape &p, const std::vector<PhaseRuns> &runs, const TensorView &input,
+                      const TensorView &output) const;
 };
+
+std::vector<ConvTransposePlan::Impl::PhaseRuns> ConvTransposePlan::Impl::phase_runs(const ConvTransposeShape &p) const {
+    std::vector<PhaseRuns> all(phases.size());
+    for (size_t i = 0; i < phases.size(); i++) {
+        for (int d = 0; d < p.spatial; d++) {
+            all[i].grid[d] = detail::axis_grid(p.stride[d], p.padding[d], p.out[d], phases[i].axes[d]);
+            all[i].runs[d] = detail::tap_runs(all[i].grid[d], phases[i].axes[d], p.in[d]);
+        }
+    }
+    return all;
+}
 
 // Whether the listed-position kernel pays: the products the boxed kernels compute (every tap
 // of every grid point, padding included) against the in-range ones, summed over the phases.
 // Small grids (a DCGAN's 4x4 and 8x8 inputs) lose a quarter or an eighth of their products to
 // the padding; large ones next to none, and there the boxed kernels' row tiles win.
-bool ConvTransposePlan::Impl::listed_pays(const ConvTransposeShape &p) const {
+bool ConvTransposePlan::Impl::listed_pays(const ConvTransposeShape &p, const std::vector<PhaseRuns> &runs) const {
     // The in-range share under which listing pays: measured, DCGAN layers with batch 16, NHWC,
     // medians of 5 interleaved rounds: 4x4 inputs (share 0.77) 6.2 -> 5.4 ms, 8x8 (0.88)
     // 5.5 -> 5.1; 16x16 (0.94) loses (min 5.3 boxed, 6.2 listed).
     constexpr double kListedBelow = 0.9;
     double boxed = 0, inside = 0;
-    for (const Phase &phase : phases) {
+    for (size_t i = 0; i < phases.size(); i++) {
         double phase_boxed = 1, phase_inside = 1;
         for (int d = 0; d < p.spatial; d++) {
-            const detail::AxisGrid grid = detail::axis_grid(p.stride[d], p.padding[d], p.out[d], phase.axes[d]);
-            phase_boxed *= (double)grid.count * phase.axes[d].taps;
+            phase_boxed *= (double)runs[i].grid[d].count * phases[i].axes[d].taps;
             double taps = 0;
-            for (const detail::TapRun &run : detail::tap_runs(grid, phase.axes[d], p.in[d])) {
+            for (const detail::TapRun &run : runs[i].runs[d]) {
                 taps += (double)run.count * std::max<int64_t>(run.m_hi - run.m_lo + 1, 0);
             }
             phase_inside *= taps;
@@ -262,8 +280,8 @@ bool ConvTransposePlan::Impl::listed_pays(const ConvTransposeShape &p) const {
 
 // One call per phase and box of runs (detail::TapRun) with the same in-range taps, listing the
 // box's positions over every image. channels_last, contiguous, 2-D, one group.
-Status ConvTransposePlan::Impl::run_listed(const ConvTransposeShape &p, const TensorView &input,
-                                           const TensorView &output) const {
+Status ConvTransposePlan::Impl::run_listed(const ConvTransposeShape &p, const std::vector<PhaseRuns> &all_runs,
+                                           const TensorView &input, const TensorView &output) const {
     const int64_t in_h = p.in[0], in_w = p.in[1], out_h = p.out[0], out_w = p.out[1];
     detail::HalideView in_buf, out_buf, bias_buf;
     in_buf.init(input.data, 2);
@@ -276,13 +294,10 @@ Status ConvTransposePlan::Impl::run_listed(const ConvTransposeShape &p, const Te
     bias_buf.set(0, pad_channels, 1);
     const int64_t block = ConvTransposeCpuKnobs{}.listed_position_block;  // the compiled tile
     std::vector<int32_t> in_pixel, out_pixel;
-    for (const Phase &phase : phases) {
-        std::array<detail::AxisGrid, 2> grid;
-        std::array<std::vector<detail::TapRun>, 2> runs;
-        for (int d = 0; d < 2; d++) {
-            grid[d] = detail::axis_grid(p.stride[d], p.padding[d], p.out[d], phase.axes[d]);
-            runs[d] = detail::tap_runs(grid[d], phase.axes[d], p.in[d]);
-        }
+    for (size_t i = 0; i < phases.size(); i++) {
+        const Phase &phase = phases[i];
+        const auto &grid = all_runs[i].grid;
+        const auto &runs = all_runs[i].runs;
         const int64_t tx_stride = pad_channels * cig, ty_stride = tx_stride * phase.axes[1].taps;
         for (const detail::TapRun &ry : runs[0]) {
             for (const detail::TapRun &rx : runs[1]) {
@@ -516,19 +531,13 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     }
     // 2-D channels_last (dense: pixels are flat indices), one group, channel tiles, on grids
     // small enough that the border taps are a large share: listed positions.
-    auto dense_channels_last = [](const TensorView &t) {  // pixels are then flat indices
-        const std::vector<int64_t> strides = detail::strides_of(t);
-        int64_t expected = t.sizes[1];
-        for (int d = (int)t.sizes.size() - 1; d >= 2; d--) {
-            if (t.sizes[d] > 1 && strides[d] != expected) return false;
-            expected *= t.sizes[d];
+    if (spatial == 2 && channels_last && detail::dense_channels_last(input) && detail::dense_channels_last(output) &&
+        groups == 1 && !plan.depthwise && !plan.input_channel_tiles && !position_tiles) {
+        const std::vector<Impl::PhaseRuns> runs = plan.phase_runs(p);
+        if (plan.listed_pays(p, runs)) {
+            detail::note_variant([] { return std::string("hup_conv_transpose_listed"); });
+            return plan.run_listed(p, runs, input, output);
         }
-        return (t.sizes[1] <= 1 || strides[1] == 1) && (t.sizes[0] <= 1 || strides[0] == expected);
-    };
-    if (spatial == 2 && channels_last && dense_channels_last(input) && dense_channels_last(output) && groups == 1 &&
-        !plan.depthwise && !plan.input_channel_tiles && !position_tiles && plan.listed_pays(p)) {
-        detail::note_variant([] { return std::string("hup_conv_transpose_listed"); });
-        return plan.run_listed(p, input, output);
     }
     using detail::ConvTransposeTiles;
     ConvTransposeTiles tiles = plan.depthwise             ? ConvTransposeTiles::Depthwise
