@@ -334,6 +334,31 @@ TEST(ConvTransposeErrors, Plan) {
     EXPECT_TRUE(rank.untouched());
 }
 
+// A problem that runs on the listed-position kernel (2-D channels_last, one group, 8 or more
+// output channels, a small grid): its bad input is refused like any other, writing nothing.
+TEST(ConvTransposeErrors, ListedPositionsRefuseBadInput) {
+    auto channels_last = [](TensorView *t) {
+        const std::vector<int64_t> &s = t->sizes;
+        t->strides = {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]};
+    };
+    Problem ok({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 8, 8}, 8);
+    channels_last(&ok.input);
+    channels_last(&ok.output);
+    ASSERT_TRUE(ok.run(opts({2}, {1})).ok());
+    Problem wrong_out({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 8, 9}, 8);
+    channels_last(&wrong_out.input);
+    channels_last(&wrong_out.output);
+    expect_error(wrong_out, opts({2}, {1}), StatusCode::ShapeMismatch, "expected [2, 8, 8, 8]");
+    Problem wrong_bias({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 8, 8}, 9);
+    channels_last(&wrong_bias.input);
+    channels_last(&wrong_bias.output);
+    expect_error(wrong_bias, opts({2}, {1}), StatusCode::ShapeMismatch, "bias has 9 elements");
+    Problem padding_too_large({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 1, 1}, 8);
+    channels_last(&padding_too_large.input);
+    channels_last(&padding_too_large.output);
+    expect_error(padding_too_large, opts({2}, {5}), StatusCode::InvalidArgument, "not positive");
+}
+
 TEST(ConvTransposeErrors, SizesQueryNeedsAResult) {
     const hup::Status s = hup::conv_transpose_output_sizes(kIn2d, kWeight2d, valid_2d(), nullptr);
     EXPECT_EQ(s.code(), StatusCode::InvalidArgument);
