@@ -31,26 +31,37 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
     // Blocks run along the output's dense dim (`along`), so that each row of blocks streams
     // into the same few output lines (planar planes are often a power of two apart).
     Var along("along"), across("across");
-    auto blocked = [&](Stage store, Stage load, const Var &dense_out, const Var &dense_in) {
+    auto blocked = [&](Stage store, Stage load, const Var &dense_out, const Var &dense_in, bool whole) {
         const bool x_dense = dense_out.same_as(x);
+        const TailStrategy tail = whole ? TailStrategy::ShiftInwards : TailStrategy::GuardWithIf;
         std::vector<VarOrRVar> order = {x_dense ? xi : ci, x_dense ? ci : xi, along, across};
         for (int d = 1; d < rank; d++) order.push_back(dims[d]);
         order.push_back(n);
-        if (x_dense) {
+        if (x_dense && !whole) {
             // Two vectors of channels per position: whole cache lines of the C-dense input.
-            store.tile(x, c, along, across, xi, ci, block, 2 * block, TailStrategy::GuardWithIf);
+            store.tile(x, c, along, across, xi, ci, block, 2 * block, tail);
         } else {
-            store.tile(x, c, across, along, xi, ci, block, block, TailStrategy::GuardWithIf);
+            store.tile(x, c, x_dense ? along : across, x_dense ? across : along, xi, ci, block, block, tail);
         }
         store.reorder(order).vectorize(x_dense ? xi : ci).unroll(x_dense ? ci : xi);
         if (rank == 1) store.parallel(across);  // 1-D: rows of blocks are the only parallelism
         const Var load_in = dense_in.same_as(x) ? load_x : load_c, load_out = dense_in.same_as(x) ? load_c : load_x;
-        load.reorder(load_in, load_out).vectorize(load_in, block, TailStrategy::GuardWithIf).unroll(load_out);
+        load.reorder(load_in, load_out).vectorize(load_in, block, tail).unroll(load_out);
     };
-    staged.compute_at(output, along);
-    blocked(output.specialize(to_channels_last), staged.specialize(to_channels_last), c, x);
-    blocked(output.specialize(to_planar), staged.specialize(to_planar), x, c);
-    blocked(output, staged, x, c);
+    // On the stack: where a block's size is only bounded (tails are narrower), Halide would
+    // otherwise serve it from the heap, a malloc and free per block.
+    staged.compute_at(output, along).store_in(MemoryType::Stack);
+    // Whole blocks when both dims hold one: the block is then a constant-size array that
+    // LLVM keeps in registers, and the transpose is shuffles. (A block of bounded size lives
+    // in memory, and one side of the swap becomes 16 scalar stores or loads per vector.) The
+    // last block along a dim shifts back over the one before it: a copy may rewrite elements.
+    const Expr whole_blocks = out.dim(0).extent() >= block && out.dim(rank).extent() >= block;
+    for (bool whole : {true, false}) {
+        const Expr fits = whole ? whole_blocks : Internal::const_true();
+        blocked(output.specialize(to_channels_last && fits), staged.specialize(to_channels_last && fits), c, x, whole);
+        blocked(output.specialize(to_planar && fits), staged.specialize(to_planar && fits), x, c, whole);
+    }
+    blocked(output, staged, x, c, false);
 }
 
 }  // namespace hup

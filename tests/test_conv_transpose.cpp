@@ -512,6 +512,10 @@ std::vector<Layer> typical_layers() {
         {{2, 130, 5, 4}, {130, 24, 4, 4}, 2, 1, 0, 1},      // 5 rows per phase: tiles of 2 rows (AVX-512) overhang
         {{2, 160, 9}, {160, 16, 4}, 2, 1, 0, 1},            // 1-D
         {{1, 130, 2, 3, 2}, {130, 9, 2, 2, 2}, 2, 0, 0, 1},  // 3-D
+        // Planar tensors go through channels_last and back: rows and channels of a vector or
+        // more, neither a multiple of one, so the transposing copies' last blocks shift back.
+        {{1, 20, 5, 18}, {20, 17, 2, 2}, 2, 0, 0, 1},
+        {{1, 18, 2, 3, 17}, {18, 20, 2, 2, 2}, 2, 0, 0, 1},
         // Output layers (few output channels, input-channel tiles): RGB; input channels
         // padded to vectors (40 -> 48); grouped.
         {{2, 64, 9, 7}, {64, 3, 4, 4}, 2, 1, 0, 1},
