@@ -393,16 +393,6 @@ void index_span(const int64_t *row, int64_t count, int64_t stride, int64_t *lowe
     *highest = hi;
 }
 
-// Whether the spatial dims of `t` nest (each stride = the next one's stride times its size),
-// so that a plane can be addressed flat with the innermost spatial stride.
-bool spatial_nests(const TensorView &t) {
-    const std::vector<int64_t> strides = detail::strides_of(t);
-    for (size_t d = 2; d + 1 < t.sizes.size(); d++) {
-        if (t.sizes[d] > 1 && strides[d] != strides[d + 1] * t.sizes[d + 1]) return false;
-    }
-    return true;
-}
-
 // Slabs of a plane too large for the caches: `group` outermost input slices at a time, into
 // the flat range of the output plane that their windows cover along that dim (from the slab's
 // first window start to the next slab's; the first slab from 0, the last to the end). When
@@ -538,7 +528,7 @@ void scratch_view(float *scratch, int64_t first, int64_t extent, int64_t n, int6
 // host), then, when they all lie inside the plane, the zero fill and scatter.
 Status max_unpool_on_gpu(Device device, const TensorView &input, const TensorView &indices, const TensorView &output,
                          const std::vector<int64_t> &sizes, int64_t plane) {
-    if (!spatial_nests(output)) {
+    if (!detail::spatial_dims_nest(output)) {
         if (output.device != Device::Host) {
             return Status(StatusCode::Unsupported, "max_unpool: a device output whose spatial dims do not nest");
         }
@@ -596,7 +586,7 @@ Status check_indices(const TensorView &indices, int64_t plane, const UnpoolSlabs
     scan.sizes = indices.sizes;
     scan.strides = detail::strides_of(indices);
     scan.plane = plane;
-    scan.flat = spatial_nests(indices);
+    scan.flat = detail::spatial_dims_nest(indices);
     const int64_t planes = indices.sizes[0] * indices.sizes[1];
     if (planes > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "max_unpool: too many planes");
     if (scan.flat && slabs.group > 0) {
@@ -769,7 +759,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     if (unpool_by_windows(input, indices, output, options, sizes, &s)) return s;
     const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
     const std::vector<int64_t> out_strides = detail::strides_of(output);
-    const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && spatial_nests(output);
+    const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && detail::spatial_dims_nest(output);
     UnpoolSlabs slabs;
     if (stream && planar_flat && input.sizes[2] > 0) {
         Window w;
@@ -780,7 +770,7 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     s = check_indices(indices, plane, slabs, &in_slabs);
     if (!s.ok()) return s;
 
-    if (!spatial_nests(output)) {
+    if (!detail::spatial_dims_nest(output)) {
         return unpool_through_dense(output, [&](const TensorView &dense) { return max_unpool(input, indices, dense, options); });
     }
     const bool channels_last = detail::channels_dense(output, 1);

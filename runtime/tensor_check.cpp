@@ -122,6 +122,14 @@ std::vector<int64_t> strides_of(const TensorView &t) {
     return strides;
 }
 
+bool spatial_dims_nest(const TensorView &t) {
+    const std::vector<int64_t> strides = strides_of(t);
+    for (size_t d = 2; d + 1 < t.sizes.size(); d++) {
+        if (t.sizes[d] > 1 && strides[d] != strides[d + 1] * t.sizes[d + 1]) return false;
+    }
+    return true;
+}
+
 bool unit_stride(const TensorView &t, int d) {
     if (t.sizes[d] == 1) return true;
     if (!t.strides.empty()) return t.strides[d] == 1;

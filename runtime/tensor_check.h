@@ -49,6 +49,10 @@ int64_t element_count(const std::vector<int64_t> &sizes);
 // Whether dim `d` has unit stride (or is size 1, where its stride is irrelevant).
 bool unit_stride(const TensorView &t, int d);
 
+// Whether the spatial dims of `t` (2 on) nest: each stride is the next one's stride times its
+// size (size-1 dims aside), so that a plane can be addressed flat with the innermost stride.
+bool spatial_dims_nest(const TensorView &t);
+
 // Whether a kernel should vectorise across channels (dim `channel_dim`): they are dense and
 // more than one, and the innermost dim is not dense.
 inline bool channels_dense(const TensorView &t, int channel_dim) {

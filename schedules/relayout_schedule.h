@@ -1,7 +1,9 @@
 // CPU schedule for relayout: a blocked transpose between the spatial x dim and the channel
 // dim. Square blocks of `block` x `block` elements are loaded with dense vectors along the
 // input's dense dim into a small buffer, and stored with dense vectors along the output's;
-// the swap happens in registers. Rows of blocks (in 1-D, the blocks) run in parallel.
+// the swap happens in registers. Each block row runs along x (the runtime merges whole
+// planes into x), so a task streams through `block` planes, or `block` channels of every
+// position; block rows of channels (and, beyond 1-D, rows and images) run in parallel.
 #pragma once
 
 #include <vector>
@@ -17,6 +19,7 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
     const int rank = (int)dims.size() - 2;
     const Var x = dims[0], c = dims[rank], n = dims[rank + 1];
     const int block = target.natural_vector_size<float>();
+    const int task_blocks = 64;  // 1-D: blocks per parallel task (1024 positions with AVX-512)
     in.dim(0).set_stride(Expr());
     out.dim(0).set_stride(Expr());
 
@@ -28,23 +31,24 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
     const Expr to_planar = out.dim(0).stride() == 1 && in.dim(rank).stride() == 1;
     // `dense_out` is the output's dense dim: vectorised in the store, unrolled in the load.
     const Var load_x = staged.args()[0], load_c = staged.args()[rank];
-    // Blocks run along the output's dense dim (`along`), so that each row of blocks streams
-    // into the same few output lines (planar planes are often a power of two apart).
-    Var along("along"), across("across");
+    Var along("along"), across("across");  // blocks along x, and across the channels
     auto blocked = [&](Stage store, Stage load, const Var &dense_out, const Var &dense_in, bool whole) {
         const bool x_dense = dense_out.same_as(x);
         const TailStrategy tail = whole ? TailStrategy::ShiftInwards : TailStrategy::GuardWithIf;
         std::vector<VarOrRVar> order = {x_dense ? xi : ci, x_dense ? ci : xi, along, across};
         for (int d = 1; d < rank; d++) order.push_back(dims[d]);
         order.push_back(n);
-        if (x_dense && !whole) {
-            // Two vectors of channels per position: whole cache lines of the C-dense input.
-            store.tile(x, c, along, across, xi, ci, block, 2 * block, tail);
-        } else {
-            store.tile(x, c, x_dense ? along : across, x_dense ? across : along, xi, ci, block, block, tail);
-        }
+        // Bounded blocks to planar: two vectors of channels per position, whole cache lines
+        // of the C-dense input. (Whole blocks stay square: 32 vectors would fill the registers.)
+        store.tile(x, c, along, across, xi, ci, block, x_dense && !whole ? 2 * block : block, tail);
         store.reorder(order).vectorize(x_dense ? xi : ci).unroll(x_dense ? ci : xi);
-        if (rank == 1) store.parallel(across);  // 1-D: rows of blocks are the only parallelism
+        // 1-D: tasks of a run of `task_blocks` blocks along x in one block row of channels. (Tasks of
+        // one block each, every thread reads every channel's plane a line here and there:
+        // 0.30 against 0.21 ms to channels_last on 1x64x128x128.)
+        if (rank == 1) {
+            Var run("run"), task("task");
+            store.split(along, run, along, task_blocks, TailStrategy::GuardWithIf).fuse(across, run, task).parallel(task);
+        }
         const Var load_in = dense_in.same_as(x) ? load_x : load_c, load_out = dense_in.same_as(x) ? load_c : load_x;
         load.reorder(load_in, load_out).vectorize(load_in, block, tail).unroll(load_out);
     };
