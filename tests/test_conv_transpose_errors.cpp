@@ -337,25 +337,24 @@ TEST(ConvTransposeErrors, Plan) {
 // A problem that runs on the listed-position kernel (2-D channels_last, one group, 8 or more
 // output channels, a small grid): its bad input is refused like any other, writing nothing.
 TEST(ConvTransposeErrors, ListedPositionsRefuseBadInput) {
-    auto channels_last = [](TensorView *t) {
-        const std::vector<int64_t> &s = t->sizes;
-        t->strides = {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]};
+    // Input and output channels_last (NHWC strides), a 2-D problem each.
+    auto channels_last = [](Problem *problem) {
+        for (TensorView *t : {&problem->input, &problem->output}) {
+            const std::vector<int64_t> &s = t->sizes;
+            t->strides = {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]};
+        }
     };
     Problem ok({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 8, 8}, 8);
-    channels_last(&ok.input);
-    channels_last(&ok.output);
+    channels_last(&ok);
     ASSERT_TRUE(ok.run(opts({2}, {1})).ok());
     Problem wrong_out({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 8, 9}, 8);
-    channels_last(&wrong_out.input);
-    channels_last(&wrong_out.output);
+    channels_last(&wrong_out);
     expect_error(wrong_out, opts({2}, {1}), StatusCode::ShapeMismatch, "expected [2, 8, 8, 8]");
     Problem wrong_bias({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 8, 8}, 9);
-    channels_last(&wrong_bias.input);
-    channels_last(&wrong_bias.output);
+    channels_last(&wrong_bias);
     expect_error(wrong_bias, opts({2}, {1}), StatusCode::ShapeMismatch, "bias has 9 elements");
     Problem padding_too_large({2, 16, 4, 4}, {16, 8, 4, 4}, {2, 8, 1, 1}, 8);
-    channels_last(&padding_too_large.input);
-    channels_last(&padding_too_large.output);
+    channels_last(&padding_too_large);
     expect_error(padding_too_large, opts({2}, {5}), StatusCode::InvalidArgument, "not positive");
 }
 
