@@ -304,6 +304,7 @@ struct ParallelTasks {
 
 Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body) {
     if (count > std::numeric_limits<int>::max()) return Status(StatusCode::Unsupported, "too many parallel tasks");
+    install_thread_pool_hook();
     ParallelTasks job;
     job.body = &body;
     halide_do_par_for(nullptr, ParallelTasks::task, 0, (int)count, reinterpret_cast<uint8_t *>(&job));
@@ -327,25 +328,110 @@ namespace {
 thread_local bool inside_chunk = false;
 halide_do_par_for_t default_do_par_for = nullptr;
 
-int serial_inside_chunks(void *user_context, halide_task_t task, int min, int size, uint8_t *closure) {
-    if (!inside_chunk) return default_do_par_for(user_context, task, min, size, closure);
-    for (int i = min; i < min + size; i++) {
-        const int result = task(user_context, i, closure);
-        if (result != 0) return result;
+// The threads in Halide's pool (set_num_threads, else Halide's own default).
+int pool_threads() {
+    int threads = requested_threads.load(std::memory_order_relaxed);
+    if (threads == 0) {
+        const char *env = std::getenv("HL_NUM_THREADS");
+        threads = env ? std::atoi(env) : (int)std::thread::hardware_concurrency();
     }
-    return 0;
+    return std::max(1, threads);
+}
+
+// Each thread that takes part in a parallel loop has a fixed slot: the order in which it
+// first took part. The caller of a pipeline takes one before its helpers do.
+int thread_slot() {
+    static std::atomic<int> next_slot{0};
+    thread_local const int slot = next_slot.fetch_add(1, std::memory_order_relaxed);
+    return slot;
+}
+
+// A parallel loop with cache affinity. Halide's pool hands each task to whichever thread asks
+// next, so from call to call a thread works on different parts of the tensors, and what it
+// left in its cache the call before goes to waste. Here the loop is cut into one contiguous
+// range of tasks per thread; a thread's slot picks its range, the same one every call (as
+// OpenMP's static schedule does), and a thread that finishes its own takes single tasks from
+// the back of the others' (so a thread that lost its core delays nobody).
+struct AffineLoop {
+    static constexpr int kMaxRanges = 64;
+    struct alignas(64) Range {
+        std::atomic<uint64_t> bounds;  // the next task (low half) and the end (high half)
+    };
+    void *user_context = nullptr;
+    halide_task_t task = nullptr;
+    uint8_t *closure = nullptr;
+    int min = 0, ranges = 0;
+    std::atomic<int> failure{0};
+    Range range[kMaxRanges];
+
+    static uint64_t pack(uint32_t next, uint32_t end) { return (uint64_t)end << 32 | next; }
+
+    // Takes a task of range r: from its front for its owner, from its back for a helper.
+    bool take(int r, bool owner, int *index) {
+        uint64_t bounds = range[r].bounds.load(std::memory_order_relaxed);
+        for (;;) {
+            const uint32_t next = (uint32_t)bounds, end = (uint32_t)(bounds >> 32);
+            if (next >= end) return false;
+            const uint64_t rest = owner ? pack(next + 1, end) : pack(next, end - 1);
+            if (range[r].bounds.compare_exchange_weak(bounds, rest, std::memory_order_relaxed)) {
+                *index = (int)(owner ? next : end - 1);
+                return true;
+            }
+        }
+    }
+
+    // One thread's part: its own range, then whatever is left of the others'.
+    static int participant(void *, int, uint8_t *closure) {
+        AffineLoop &loop = *reinterpret_cast<AffineLoop *>(closure);
+        const int home = thread_slot() % loop.ranges;
+        for (int k = 0; k < loop.ranges; k++) {
+            const int r = (home + k) % loop.ranges;
+            int index;
+            while (loop.failure.load(std::memory_order_relaxed) == 0 && loop.take(r, k == 0, &index)) {
+                const int result = loop.task(loop.user_context, loop.min + index, loop.closure);
+                int none = 0;
+                if (result != 0) loop.failure.compare_exchange_strong(none, result);
+            }
+        }
+        return 0;
+    }
+};
+
+int hup_do_par_for(void *user_context, halide_task_t task, int min, int size, uint8_t *closure) {
+    if (inside_chunk || size <= 1) {
+        for (int i = min; i < min + size; i++) {
+            const int result = task(user_context, i, closure);
+            if (result != 0) return result;
+        }
+        return 0;
+    }
+    thread_slot();  // the caller takes its slot before any helper
+    AffineLoop loop;
+    loop.user_context = user_context;
+    loop.task = task;
+    loop.closure = closure;
+    loop.min = min;
+    loop.ranges = std::min({pool_threads(), size, AffineLoop::kMaxRanges});
+    for (int r = 0; r < loop.ranges; r++) {
+        const int64_t begin = (int64_t)size * r / loop.ranges, end = (int64_t)size * (r + 1) / loop.ranges;
+        loop.range[r].bounds.store(AffineLoop::pack((uint32_t)begin, (uint32_t)end), std::memory_order_relaxed);
+    }
+    const int result =
+        default_do_par_for(user_context, AffineLoop::participant, 0, loop.ranges, reinterpret_cast<uint8_t *>(&loop));
+    return result != 0 ? result : loop.failure.load();
 }
 }  // namespace
+
+void install_thread_pool_hook() {
+    static std::once_flag once;
+    std::call_once(once, [] { default_do_par_for = halide_set_custom_do_par_for(hup_do_par_for); });
+}
 
 // Copy slots (see StreamCopies): how many threads may stream chunks out at once.
 class StreamSlots {
 public:
     explicit StreamSlots(StreamCopies copies) {
-        int threads = requested_threads.load(std::memory_order_relaxed);
-        if (threads == 0) {  // Halide's own default
-            const char *env = std::getenv("HL_NUM_THREADS");
-            threads = env ? std::atoi(env) : (int)std::thread::hardware_concurrency();
-        }
+        const int threads = pool_threads();
         slots_ = copies == StreamCopies::HalfTheThreads ? std::max(1, threads / 2) : std::numeric_limits<int>::max();
     }
     // Takes a slot, waiting while they are all taken.
@@ -370,8 +456,7 @@ private:
 Status run_streamed(const HalideView &out, int64_t chunk_floats,
                     const std::function<Status(halide_buffer_t *chunk)> &fill, const ChunkInput &chunk_input,
                     StreamCopies copies) {
-    static std::once_flag once;
-    std::call_once(once, [] { default_do_par_for = halide_set_custom_do_par_for(serial_inside_chunks); });
+    install_thread_pool_hook();
     // The dims in memory order (smallest stride first): chunks are boxes of whole lines of the
     // fastest dims, cut along the first dim that would make them larger than chunk_floats.
     const int dims = out.buffer.dimensions;
@@ -578,6 +663,7 @@ void collect_error(void *user_context, const char *message) {
 void install_error_handler() {
     static std::once_flag once;
     std::call_once(once, [] { halide_set_error_handler(collect_error); });
+    install_thread_pool_hook();
 }
 
 Status pipeline_status(const char *op, int result, const PipelineErrors &errors) {

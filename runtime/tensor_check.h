@@ -204,7 +204,10 @@ Status run_pipeline(const char *op, Call &&call);
 struct PipelineErrors {
     std::string text;
 };
-void install_error_handler();
+void install_error_handler();  // and install_thread_pool_hook
+// Makes Halide's parallel loops keep each thread on the same part of a loop from call to call
+// (runtime/tensor_check.cpp, AffineLoop), and run serially inside run_streamed's chunks.
+void install_thread_pool_hook();
 Status pipeline_status(const char *op, int result, const PipelineErrors &errors);
 
 template <typename Call>
