@@ -1,0 +1,66 @@
+// The runtime's parallel loops (runtime/tensor_check.cpp, AffineLoop): each thread starts on
+// its own contiguous range of tasks and then helps with the others', so every task must still
+// run exactly once, whatever the thread and task counts, nested or not, and a failing task's
+// code must come back.
+#include <gtest/gtest.h>
+
+#include <HalideRuntime.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "hup/hup.h"
+#include "tensor_check.h"  // runtime/
+
+namespace {
+
+class ThreadPool : public ::testing::TestWithParam<int> {
+protected:
+    void SetUp() override { hup::set_num_threads(GetParam()); }
+    void TearDown() override { hup::set_num_threads(0); }
+};
+
+TEST_P(ThreadPool, EveryTaskRunsOnce) {
+    for (int64_t count : {1, 2, 3, 7, 64, 65, 1000}) {
+        std::unique_ptr<std::atomic<int>[]> runs(new std::atomic<int>[count]);
+        for (int64_t i = 0; i < count; i++) runs[i] = 0;
+        const hup::Status s = hup::detail::parallel_tasks(count, [&](int64_t i) {
+            runs[i]++;
+            return hup::Status::Ok();
+        });
+        ASSERT_TRUE(s.ok()) << s.message();
+        for (int64_t i = 0; i < count; i++) ASSERT_EQ(runs[i].load(), 1) << "task " << i << " of " << count;
+    }
+}
+
+TEST_P(ThreadPool, NestedLoopsRunEveryTaskOnce) {
+    constexpr int kOuter = 9, kInner = 13;
+    std::vector<std::atomic<int>> runs(kOuter * kInner);
+    const hup::Status s = hup::detail::parallel_tasks(kOuter, [&](int64_t o) {
+        return hup::detail::parallel_tasks(kInner, [&](int64_t i) {
+            runs[o * kInner + i]++;
+            return hup::Status::Ok();
+        });
+    });
+    ASSERT_TRUE(s.ok()) << s.message();
+    for (auto &r : runs) ASSERT_EQ(r.load(), 1);
+}
+
+TEST_P(ThreadPool, FailuresComeBack) {
+    const hup::Status s = hup::detail::parallel_tasks(50, [&](int64_t i) {
+        return i == 31 ? hup::Status(hup::StatusCode::RuntimeError, "task 31 failed") : hup::Status::Ok();
+    });
+    EXPECT_EQ(s.code(), hup::StatusCode::RuntimeError);
+    EXPECT_EQ(s.message(), "task 31 failed");
+
+    // A Halide task's non-zero result is the loop's result.
+    hup::detail::install_thread_pool_hook();
+    auto task = [](void *, int index, uint8_t *) { return index == 17 ? -7 : 0; };
+    EXPECT_EQ(halide_do_par_for(nullptr, task, 3, 40, nullptr), -7);
+    EXPECT_EQ(halide_do_par_for(nullptr, task, 18, 40, nullptr), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ThreadPool, ::testing::Values(1, 2, 3, 5));
+
+}  // namespace
