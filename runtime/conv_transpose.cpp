@@ -239,6 +239,9 @@ struct ConvTransposePlan::Impl {
     bool listed_pays(const ConvTransposeShape &p, const std::vector<PhaseRuns> &runs) const;
     Status run_listed(const ConvTransposeShape &p, const std::vector<PhaseRuns> &runs, const TensorView &input,
                       const TensorView &output) const;
+    // Input-channel tiles' input: channels_last, bordered with zeros, channels padded (below).
+    Status bordered_input(const ConvTransposeShape &p, const TensorView &input,
+                          std::unique_ptr<detail::ScratchBuffer> *storage, detail::HalideView *view) const;
 };
 
 std::vector<ConvTransposePlan::Impl::PhaseRuns> ConvTransposePlan::Impl::phase_runs(const ConvTransposeShape &p) const {
@@ -473,6 +476,91 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
     return Status::Ok();
 }
 
+// Input-channel tiles read the input channels_last, from a copy made once per call: each image
+// (and group) bordered with zeros as far as any phase's taps reach outside it (along x, to the
+// end of a phase's last whole tile of positions), its channels padded with zeros to
+// pad_in_channels. The kernels then read it with no bounds to test and no copy of their own
+// (schedules/conv_transpose_schedule.h); per phase, their copies cost as much again as this
+// one. `view` is its Halide buffer, (x, y, channel, group, n), with the border at negative
+// coordinates.
+Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, const TensorView &input,
+                                               std::unique_ptr<detail::ScratchBuffer> *storage,
+                                               detail::HalideView *view) const {
+    constexpr int spatial = 2;  // input-channel tiles are 2-D only: y, x
+    const int64_t groups = p.groups, channels = pad_in_channels;
+    int64_t lo[spatial] = {0, 0}, hi[spatial] = {0, 0}, size[spatial];
+    for (const Phase &phase : phases) {
+        if (phase.tap_count == 0) continue;
+        for (int d = 0; d < spatial; d++) {
+            const detail::AxisGrid grid = detail::axis_grid(p.stride[d], p.padding[d], p.out[d], phase.axes[d]);
+            if (grid.count == 0) continue;
+            // Grid point q reads q + in_offset - m * tap_step for taps m; x tiles run whole.
+            const int64_t last = grid.count - 1 + (d == spatial - 1 ? kInputChannelTileMaxPositions - 1 : 0);
+            const int64_t farthest_tap = -(phase.axes[d].taps - 1) * phase.axes[d].tap_step;
+            lo[d] = std::max(lo[d], -(grid.in_offset + std::min<int64_t>(0, farthest_tap)));
+            hi[d] = std::max(hi[d], last + grid.in_offset + std::max<int64_t>(0, farthest_tap) - (p.in[d] - 1));
+        }
+    }
+    for (int d = 0; d < spatial; d++) size[d] = lo[d] + p.in[d] + hi[d];
+    const int64_t row = size[1] * channels, plane = size[0] * row, count = p.batch * groups * plane;
+    if (count > INT32_MAX) {
+        return Status(StatusCode::Unsupported, "conv_transpose: the input is too large for 32-bit addressing once bordered");
+    }
+    *storage = std::make_unique<detail::ScratchBuffer>(count);
+    float *base = (*storage)->data();
+    view->init(base, spatial + 3);
+    view->set(0, size[1], channels);
+    view->set(1, size[0], row);
+    view->set(2, channels, 1);
+    view->set(3, groups, plane);
+    view->set(4, p.batch, groups * plane);
+    view->dims[0].min = (int32_t)-lo[1];
+    view->dims[1].min = (int32_t)-lo[0];
+
+    // Zeros where the input does not land: whole border rows, the border columns of the
+    // others, and the padding channels of each pixel (a task per image and group).
+    const int64_t cig = this->cig;
+    Status status = detail::parallel_tasks(p.batch * groups, [&](int64_t image) {
+        float *first = base + image * plane;
+        std::fill(first, first + lo[0] * row, 0.0f);
+        std::fill(first + (lo[0] + p.in[0]) * row, first + plane, 0.0f);
+        for (int64_t y = lo[0]; y < lo[0] + p.in[0]; y++) {
+            float *line = first + y * row;
+            std::fill(line, line + lo[1] * channels, 0.0f);
+            std::fill(line + (lo[1] + p.in[1]) * channels, line + row, 0.0f);
+            if (cig == channels) continue;
+            for (int64_t x = lo[1]; x < lo[1] + p.in[1]; x++) std::fill(line + x * channels + cig, line + (x + 1) * channels, 0.0f);
+        }
+        return Status::Ok();
+    });
+    // Then the input inside.
+    const std::vector<int64_t> in_strides = detail::strides_of(input);
+    if (status.ok() && detail::unit_stride(input, 1)) {  // C-dense already: each pixel's channels copied as they are
+        const float *in = static_cast<const float *>(input.data);
+        return detail::parallel_tasks(p.batch * p.in[0], [&](int64_t image_row) {
+            const int64_t n = image_row / p.in[0], y = image_row % p.in[0];
+            for (int64_t g = 0; g < groups; g++) {
+                float *line = base + (n * groups + g) * plane + (lo[0] + y) * row + lo[1] * channels;
+                const float *from = in + n * in_strides[0] + g * cig + y * in_strides[2];
+                for (int64_t x = 0; x < p.in[1]; x++) std::copy_n(from + x * in_strides[3], cig, line + x * channels);
+            }
+            return Status::Ok();
+        });
+    }
+    // Otherwise one transposing copy per group.
+    for (int64_t g = 0; g < groups && status.ok(); g++) {
+        TensorView from = input, to;
+        from.data = static_cast<float *>(input.data) + g * cig * in_strides[1];
+        from.sizes[1] = cig;
+        from.strides = in_strides;
+        to.data = base + g * plane + lo[0] * row + lo[1] * channels;
+        to.sizes = from.sizes;
+        to.strides = {groups * plane, 1, row, channels};
+        status = detail::relayout(from, to);
+    }
+    return status;
+}
+
 Status ConvTransposePlan::run(const TensorView &input, const TensorView &output) const {
     if (!impl_) return Status(StatusCode::InvalidArgument, "the plan is not prepared");
     const Impl &plan = *impl_;
@@ -505,14 +593,6 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     // Register tiles of output-channel vectors, unless there are too few channels to fill one
     // vector. (Narrow tiles of 3 channels read at most round_up(7, 3) = 9 padded channels.)
     const bool position_tiles = cog < 8;
-    if (plan.input_channel_tiles && !detail::unit_stride(input, 1)) {
-        // Input-channel tiles read channel vectors: the input is made channels_last (the
-        // output, a few channels per position, is written in any layout).
-        std::unique_ptr<float[]> in_storage;
-        const TensorView in_cl = detail::channels_last_tensor(input.sizes, &in_storage);
-        status = detail::relayout(input, in_cl);
-        return status.ok() ? run(in_cl, output) : status;
-    }
     if (!channels_last && !position_tiles && !plan.depthwise) {
         // Planar tensors run through the channels_last kernel: its output stores are dense
         // channel vectors, where a planar phase (every stride-th position of C planes whose
@@ -577,11 +657,17 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
 
     // Input: (spatial reversed..., channel within group, group, n).
     detail::HalideView in_buf;
-    in_buf.init(input.data, spatial + 3);
-    for (int i = 0; i < spatial; i++) in_buf.set(i, input.sizes[rank - 1 - i], in_strides[rank - 1 - i]);
-    in_buf.set(spatial, cig, in_strides[1]);
-    in_buf.set(spatial + 1, groups, cig * in_strides[1]);
-    in_buf.set(spatial + 2, p.batch, in_strides[0]);
+    std::unique_ptr<detail::ScratchBuffer> bordered;
+    if (plan.input_channel_tiles) {
+        status = plan.bordered_input(p, input, &bordered, &in_buf);
+        if (!status.ok()) return status;
+    } else {
+        in_buf.init(input.data, spatial + 3);
+        for (int i = 0; i < spatial; i++) in_buf.set(i, input.sizes[rank - 1 - i], in_strides[rank - 1 - i]);
+        in_buf.set(spatial, cig, in_strides[1]);
+        in_buf.set(spatial + 1, groups, cig * in_strides[1]);
+        in_buf.set(spatial + 2, p.batch, in_strides[0]);
+    }
 
     for (const Impl::Phase &phase : plan.phases) {
         std::array<AxisGrid, kMaxSpatial> grid;

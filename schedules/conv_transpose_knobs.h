@@ -11,6 +11,9 @@ constexpr int kConvChannelPad = 48;
 // Input-channel tiles (few output channels): the packed weights' input channels are padded to
 // a multiple of this, the widest vector (AVX-512's 16 floats), with zeros.
 constexpr int kConvInputChannelPad = 16;
+// Input-channel tiles read past a phase's last position up to the end of its last tile, from
+// the border the runtime adds: tiles may span at most this many positions.
+constexpr int kInputChannelTileMaxPositions = 8;
 
 struct ConvTransposeCpuKnobs {
     int channel_block = 16;  // channels_last: output channels per register tile (divides kConvChannelPad)

@@ -9,7 +9,8 @@
 //     (innermost: one broadcast and a few fused multiply-adds per channel) and over the taps.
 //  3. Parallel tasks are a channel tile x a strip of `task_rows` rows (position tiles in 1-D)
 //     x a group, over every image; per image a task first copies the input it reads,
-//     zero-padded, so that the inner loops never test bounds.
+//     zero-padded, so that the inner loops never test bounds (input-channel tiles: the runtime
+//     borders the whole input with zeros once per call instead).
 // Tiles are computed whole (bound_extent): the runtime pads the weights' output channels to a
 // multiple of kConvChannelPad, and the zero padding covers positions past the edge, so tail
 // tiles read valid memory and only the output store is guarded.
@@ -40,16 +41,17 @@ inline std::map<std::string, Tiling> tiling_names() {
 // one weight load per output channel, and `position_block` x `narrow_channels` products into
 // as many vector sums, whose lanes are added once, after the whole sum.
 //  1. Tiles: `position_block` positions (x) x `narrow_channels` output channels, both
-//     unrolled; tasks are strips of rows x groups, over every image, each image's input rows
-//     copied zero-padded (channels innermost, as read) first.
+//     unrolled; tasks are strips of rows x groups, over every image.
 //  2. rfactor splits the sum over input channels into `lanes` partial sums (one per lane),
 //     computed per tile; the tile then adds each sum's lanes to the bias.
 // The runtime packs these weights input-channel innermost, with the input channels padded to
-// a multiple of the vector width (zeros), so the vectors need no tail; the padded input
-// reads zero past the last channel.
+// a multiple of the vector width (zeros), so the vectors need no tail. It hands over the input
+// channels_last with the same channel padding and a border of zeros wide enough for every
+// phase's taps and whole tiles (kInputChannelTileMaxPositions), made once per call: per phase
+// and task, a zero-padded copy would cost as much again as the bordered one (4 phases).
 inline void schedule_conv_transpose_input_channels(const Halide::Target &target, const ConvTransposeCpuKnobs &knobs,
                                                    const std::vector<Halide::Var> &dims, const Halide::RDom &r,
-                                                   Halide::Func padded, Halide::Func conv,
+                                                   Halide::Func conv,
                                                    Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                                    Halide::GeneratorInput<Halide::Buffer<float>> &weight,
                                                    Halide::GeneratorOutput<Halide::Buffer<float>> &out) {
@@ -60,6 +62,8 @@ inline void schedule_conv_transpose_input_channels(const Halide::Target &target,
     // lanes, which 16-float vectors make twice as long for half as many products per sum.
     const int lanes = std::min(8, target.natural_vector_size<float>());
     const int positions = knobs.position_block > 0 ? knobs.position_block : 4;
+    _halide_user_assert(positions <= kInputChannelTileMaxPositions)
+        << "the runtime borders the input for tiles of at most kInputChannelTileMaxPositions positions";
     const int channels = knobs.narrow_channels;
     in.dim(0).set_stride(Expr());
     in.dim(rank).set_stride(1);
@@ -107,16 +111,6 @@ inline void schedule_conv_transpose_input_channels(const Halide::Target &target,
     std::vector<VarOrRVar> sum_loops = {lane, co, x, ci_o};  // per position: its input vector, then each channel
     for (int i = 1; i < r.dimensions(); i++) sum_loops.push_back(r[i]);
     partial.update().reorder(sum_loops).vectorize(lane).unroll(x).unroll(co);
-
-    const std::vector<Var> args = padded.args();
-    std::vector<Var> storage = {args[rank]};
-    for (const Var &v : args) {
-        if (!v.same_as(args[rank])) storage.push_back(v);
-    }
-    padded.compute_at(output, n)
-        .reorder_storage(storage)
-        .reorder(std::vector<VarOrRVar>(storage.begin(), storage.end()))
-        .vectorize(args[rank], lanes, TailStrategy::RoundUp);
 }
 
 inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout layout, Tiling tiling, bool depthwise,
@@ -128,7 +122,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     using namespace Halide;
     if (tiling == Tiling::InputChannels) {
         _halide_user_assert(!depthwise) << "input_channels tiles are for dense convolutions";
-        schedule_conv_transpose_input_channels(target, knobs, dims, r, padded, conv, in, weight, out);
+        schedule_conv_transpose_input_channels(target, knobs, dims, r, conv, in, weight, out);
         return;
     }
     const int rank = (int)dims.size() - 3;

@@ -2,8 +2,9 @@
 // dim. Square blocks of `block` x `block` elements are loaded with dense vectors along the
 // input's dense dim into a small buffer, and stored with dense vectors along the output's;
 // the swap happens in registers. Each block row runs along x (the runtime merges whole
-// planes into x), so a task streams through `block` planes, or `block` channels of every
-// position; block rows of channels (and, beyond 1-D, rows and images) run in parallel.
+// planes into x where it can), so a task streams through `block` planes, or `block` channels
+// of every position: a task is one block row of channels over a run of positions (1-D) or a
+// strip of rows (2-D, 3-D) of about `task_blocks` blocks, in one image.
 #pragma once
 
 #include <vector>
@@ -26,7 +27,6 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
     Func output = out;
     Func staged = in.in();
     Var xi("xi"), ci("ci");
-    if (rank > 1) output.parallel(dims[rank - 1]).parallel(n);
     const Expr to_channels_last = out.dim(rank).stride() == 1 && in.dim(0).stride() == 1;
     const Expr to_planar = out.dim(0).stride() == 1 && in.dim(rank).stride() == 1;
     // `dense_out` is the output's dense dim: vectorised in the store, unrolled in the load.
@@ -35,21 +35,30 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
     auto blocked = [&](Stage store, Stage load, const Var &dense_out, const Var &dense_in, bool whole) {
         const bool x_dense = dense_out.same_as(x);
         const TailStrategy tail = whole ? TailStrategy::ShiftInwards : TailStrategy::GuardWithIf;
-        std::vector<VarOrRVar> order = {x_dense ? xi : ci, x_dense ? ci : xi, along, across};
-        for (int d = 1; d < rank; d++) order.push_back(dims[d]);
-        order.push_back(n);
         // Bounded blocks to planar: two vectors of channels per position, whole cache lines
         // of the C-dense input. (Whole blocks stay square: 32 vectors would fill the registers.)
         store.tile(x, c, along, across, xi, ci, block, x_dense && !whole ? 2 * block : block, tail);
-        store.reorder(order).vectorize(x_dense ? xi : ci).unroll(x_dense ? ci : xi);
-        // 1-D: tasks of a run of `task_blocks` blocks along x in one block row of channels of
-        // one image, every image's in one parallel loop. (Tasks of one block each, every
-        // thread reads every channel's plane a line here and there: 0.30 against 0.21 ms to
-        // channels_last on 1x64x128x128.)
+        std::vector<VarOrRVar> order = {x_dense ? xi : ci, x_dense ? ci : xi};
+        // Tasks: a run of `task_blocks` blocks in one block row of channels of one image, every
+        // image's in one parallel loop. (Tasks of one block each, every thread reads every
+        // channel's plane a line here and there: 0.30 against 0.21 ms to channels_last on
+        // 1x64x128x128. Tasks of one row of a 16x64x32x32 input into a bordered copy, 2
+        // blocks each, took twice as long as the whole planes in 1-D.)
+        Var run("run"), task("task");
         if (rank == 1) {
-            Var run("run"), task("task");
-            store.split(along, run, along, task_blocks, TailStrategy::GuardWithIf).fuse(across, run, task).fuse(task, n, task).parallel(task);
+            store.split(along, run, along, task_blocks, TailStrategy::GuardWithIf);
+            order.insert(order.end(), {along, across, run});
+        } else {  // runs of whole rows (slices in 3-D)
+            const Expr row_positions = rank == 3 ? out.dim(0).extent() * out.dim(1).extent() : out.dim(0).extent();
+            const Expr rows = max(1, task_blocks * block / max(row_positions, 1));
+            store.split(dims[rank - 1], run, dims[rank - 1], rows, TailStrategy::GuardWithIf);
+            order.push_back(along);
+            for (int d = 1; d < rank; d++) order.push_back(dims[d]);
+            order.insert(order.end(), {across, run});
         }
+        order.push_back(n);
+        store.reorder(order).vectorize(x_dense ? xi : ci).unroll(x_dense ? ci : xi);
+        store.fuse(across, run, task).fuse(task, n, task).parallel(task);
         const Var load_in = dense_in.same_as(x) ? load_x : load_c, load_out = dense_in.same_as(x) ? load_c : load_x;
         load.reorder(load_in, load_out).vectorize(load_in, block, tail).unroll(load_out);
     };
