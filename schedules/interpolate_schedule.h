@@ -90,13 +90,15 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
         const bool column_tiles = channels_last && rank == 2 && knobs.tile_cols > 0;
         tile_level = column_tiles ? LoopLevel(output, col_tile) : LoopLevel(output, task);
     }
+    std::vector<Stage> output_branches = {output};  // the output's schedule and its specialisations
     if (channels_last && knobs.channel_vectors > 1) {
         // Whole pixels of C >= channel_vectors vectors: one unrolled block of vectors per pixel
         // (the last block shifted inwards, rewriting a few channels), so that the pixel's tap
         // addresses and weights are worked out once for all of them.
         const int block = lanes * knobs.channel_vectors;
         Var c_block("c_block"), c_in_block("c_in_block");
-        output.specialize(out.dim(rank).extent() >= block)
+        output_branches.push_back(output.specialize(out.dim(rank).extent() >= block));
+        output_branches.back()
             .split(c, c_block, c_in_block, block, TailStrategy::ShiftInwards)
             .split(c_in_block, vo, vi, lanes)
             .vectorize(vi)
@@ -140,12 +142,17 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
     }
     // Fixed-tap variants: one copy of the x pass per first-tap case (cases.x_steps: the table,
     // then each affine step), so that the index folds to constants and, for planar, its loads
-    // become dense. The runtime never asks for another step.
+    // become dense. The runtime never asks for another step. Inlined into the output, the
+    // copies go inside each of the output's own branches: a sibling of the channel-vector
+    // branch would never be taken when that one is, which left a table load and an integer
+    // division per pixel in channels_last x2 upsampling.
     if (taps > 0) {
         const bool x_pass_inlined = x_pass_index + 1 == (int)passes.size() || inline_passes;
-        Func x_pass = x_pass_inlined ? output : passes[x_pass_index];
-        for (const Expr &condition : cases.x_steps) x_pass.specialize(condition);
-        x_pass.specialize_fail("interpolate: unsupported x step");
+        std::vector<Stage> branches = x_pass_inlined ? output_branches : std::vector<Stage>{Func(passes[x_pass_index])};
+        for (Stage &branch : branches) {
+            for (const Expr &condition : cases.x_steps) branch.specialize(condition);
+            branch.specialize_fail("interpolate: unsupported x step");
+        }
     }
     Func last = passes.back();
     if (last.has_update_definition()) {
