@@ -13,6 +13,10 @@
 //   area, antialias              taps = 0: the tap count is a run-time extent, and tap_count(o)
 //                                says how many of them output `o` uses
 //
+// 2-D channels_last variants whose schedule inlines both passes sum the taps x taps products
+// with combined weights instead (w00*v00 + w01*v01 + ...), the order of ATen's channels_last
+// kernels.
+//
 // Tap indices are clamped to the input, as ATen clamps them. For bounds inference each output
 // position also carries a bracket [lo(o), hi(o)] = floor(slope * o + offset): a table lookup
 // alone is unbounded, so Halide could not tell which input rows an output tile needs. The
@@ -98,9 +102,29 @@ public:
         for (int d = 0; d < rank; d++) pass_dims.push_back(d);
         if (y_first && rank == 2) std::swap(pass_dims[0], pass_dims[1]);
         std::vector<Func> passes;
-        for (int d : pass_dims) {
-            source = resample_along(source, d, dims);
-            passes.push_back(source);
+        if (layout == Layout::ChannelsLast && rank == 2 && taps >= 2 && (int)taps <= (int)inline_taps) {
+            // 2-D channels_last with both passes inlined (the schedule's inline_taps): ATen's
+            // channels_last order, taps x taps products with the row's and column's weights
+            // multiplied first, w00*v00 + w01*v01 + ..., one multiply-add per product instead
+            // of taps per product plus taps per row.
+            Func resampled("resample_xy");
+            Expr sum;
+            for (int ky = 0; ky < taps; ky++) {
+                for (int kx = 0; kx < taps; kx++) {
+                    std::vector<Expr> at(dims.begin(), dims.end());
+                    at[0] = tap_coordinate(0, kx, dims);
+                    at[1] = tap_coordinate(1, ky, dims);
+                    const Expr product = (tap_weight(dims[1], ky, 1) * tap_weight(dims[0], kx, 0)) * in(at);
+                    sum = sum.defined() ? sum + product : product;
+                }
+            }
+            resampled(dims) = sum;
+            passes.push_back(resampled);
+        } else {
+            for (int d : pass_dims) {
+                source = resample_along(source, d, dims);
+                passes.push_back(source);
+            }
         }
         out(dims) = passes.back()(dims);
 
@@ -144,8 +168,8 @@ public:
     }
 
 private:
-    // One separable pass: `src` resampled along spatial dim `d`.
-    Func resample_along(Func src, int d, const std::vector<Var> &dims) {
+    // The input coordinate along spatial dim `d` of output position dims[d]'s tap `k`.
+    Expr tap_coordinate(int d, const Expr &k, const std::vector<Var> &dims) {
         const Var &o = dims[d];
         const Expr slope[] = {slope_x, slope_y, slope_z};
         const Expr lo_offset[] = {lo_offset_x, lo_offset_y, lo_offset_z};
@@ -157,22 +181,27 @@ private:
         if (d == 0 && taps > 0 && !channel_blocks) {
             first = select(x_step_den > 0, (x_step_num * o + x_offset) / max(x_step_den, 1), first);
         }
-
+        if (channel_blocks) {
+            // Channel blocks: a scalar index per row or output column, and no promise,
+            // which would keep Halide 14 from merging the schedule's strided stores. Rows
+            // are clamped to the bracket outright (equal to clamping to the input, since
+            // the bracket holds every tap); columns need none, as tiles span whole rows.
+            // Columns whose windows the runtime placed inside the input clamp only the start.
+            const Expr column = select(x_taps_in_range != 0, clamp(first, 0, last + 1 - taps) + k, clamp(first + k, 0, last));
+            return d > 0 ? clamp(first + k, lo, hi) : column;
+        }
         // x windows that the runtime placed inside the input need no clamp (run-time taps).
+        const Expr in_range = d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
+        return unsafe_promise_clamped(select(in_range, first + k, clamp(first + k, 0, last)), lo, hi);
+    }
+
+    // One separable pass: `src` resampled along spatial dim `d`.
+    Func resample_along(Func src, int d, const std::vector<Var> &dims) {
+        const Var &o = dims[d];
         const Expr in_range = d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
         auto tap_value = [&](const Expr &k) {
             std::vector<Expr> at(dims.begin(), dims.end());
-            if (channel_blocks) {
-                // Channel blocks: a scalar index per row or output column, and no promise,
-                // which would keep Halide 14 from merging the schedule's strided stores. Rows
-                // are clamped to the bracket outright (equal to clamping to the input, since
-                // the bracket holds every tap); columns need none, as tiles span whole rows.
-                // Columns whose windows the runtime placed inside the input clamp only the start.
-                const Expr column = select(x_taps_in_range != 0, clamp(first, 0, last + 1 - taps) + k, clamp(first + k, 0, last));
-                at[d] = d > 0 ? clamp(first + k, lo, hi) : column;
-            } else {
-                at[d] = unsafe_promise_clamped(select(in_range, first + k, clamp(first + k, 0, last)), lo, hi);
-            }
+            at[d] = tap_coordinate(d, k, dims);
             return src(at);
         };
 
