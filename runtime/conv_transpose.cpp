@@ -503,8 +503,9 @@ Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, cons
     }
     for (int d = 0; d < spatial; d++) size[d] = lo[d] + p.in[d] + hi[d];
     const int64_t row = size[1] * channels, plane = size[0] * row, count = p.batch * groups * plane;
-    if (count > INT32_MAX) {
-        return Status(StatusCode::Unsupported, "conv_transpose: the input is too large for 32-bit addressing once bordered");
+    if (count > INT32_MAX / (int64_t)sizeof(float)) {  // check_halide_addressable's bound, for the copy
+        return Status(StatusCode::Unsupported,
+                      "input " + detail::shape_string(input.sizes) + " spans 2 GiB or more once bordered and its channels padded, which hup does not support");
     }
     *storage = std::make_unique<detail::ScratchBuffer>(count);
     float *base = (*storage)->data();

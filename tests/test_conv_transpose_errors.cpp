@@ -285,6 +285,16 @@ TEST(ConvTransposeErrors, BeyondHalideAddressing) {
     expect_error(p, opts(), StatusCode::Unsupported, "2 GiB");
 }
 
+TEST(ConvTransposeErrors, BorderedInputBeyondHalideAddressing) {
+    // Few output channels (input-channel tiles): the input fits Halide's 32-bit offsets, but
+    // the zero-bordered copy with its channels padded (13 -> 16) would not (1.75 against 2.16
+    // GB). Refused before the copy is made, so the fake sizes over small buffers are never read.
+    Problem p({1, 13, 4, 4}, {13, 3, 3, 3}, {1, 3, 4, 4});
+    p.input.sizes = {1, 13, 5800, 5800};
+    p.output.sizes = {1, 3, 5800, 5800};
+    expect_error(p, opts({1}, {1}), StatusCode::Unsupported, "once bordered");
+}
+
 // PyTorch accepts an empty batch and returns an empty output: so does hup, writing nothing
 // (here through null data pointers, which are fine for empty tensors).
 TEST(ConvTransposeErrors, EmptyBatchIsOk) {
