@@ -190,15 +190,19 @@ private:
             const Expr column = select(x_taps_in_range != 0, clamp(first, 0, last + 1 - taps) + k, clamp(first + k, 0, last));
             return d > 0 ? clamp(first + k, lo, hi) : column;
         }
-        // x windows that the runtime placed inside the input need no clamp (run-time taps).
-        const Expr in_range = d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
-        return unsafe_promise_clamped(select(in_range, first + k, clamp(first + k, 0, last)), lo, hi);
+        return unsafe_promise_clamped(select(windows_in_range(d), first + k, clamp(first + k, 0, last)), lo, hi);
+    }
+
+    // Whether dim d's windows all lie inside the input: x windows that the runtime placed
+    // there (run-time taps) need no clamp and, with zero weights past their count, no test.
+    Expr windows_in_range(int d) const {
+        return d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
     }
 
     // One separable pass: `src` resampled along spatial dim `d`.
     Func resample_along(Func src, int d, const std::vector<Var> &dims) {
         const Var &o = dims[d];
-        const Expr in_range = d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
+        const Expr in_range = windows_in_range(d);
         auto tap_value = [&](const Expr &k) {
             std::vector<Expr> at(dims.begin(), dims.end());
             at[d] = tap_coordinate(d, k, dims);
