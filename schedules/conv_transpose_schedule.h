@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -113,6 +114,20 @@ inline void schedule_conv_transpose_input_channels(const Halide::Target &target,
     partial.update().reorder(sum_loops).vectorize(lane).unroll(x).unroll(co);
 }
 
+// LLVM's SLP vectorizer packs the addresses of a register tile's positions into vector
+// registers (for every input channel: a broadcast, an add and two extracts per 4 positions),
+// and so costs the channel tiles' inner loop 6 uops per 8 FMAs where plain registers, one per
+// position, cost none; Halide vectorises the tiles itself, so nothing is lost without it.
+// Halide passes HL_LLVM_ARGS to LLVM when it first starts LLVM, which in a generator's process
+// is after generate().
+inline void turn_off_slp_vectorizer() {
+    const char *given = std::getenv("HL_LLVM_ARGS");
+    const std::string flags = given ? given : "";
+    if (flags.find("-vectorize-slp") == std::string::npos) {
+        setenv("HL_LLVM_ARGS", (flags + (flags.empty() ? "" : " ") + "-vectorize-slp=false").c_str(), 1);
+    }
+}
+
 inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout layout, Tiling tiling, bool depthwise,
                                         const ConvTransposeCpuKnobs &knobs, const std::vector<Halide::Var> &dims,
                                         const Halide::RDom &r, Halide::Func padded, Halide::Func conv,
@@ -129,13 +144,17 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     const Var x = dims[0], co = dims[rank], g = dims[rank + 1], n = dims[rank + 2];
     const bool channels_last = layout == Layout::ChannelsLast;
     const int lanes = target.natural_vector_size<float>();
+    turn_off_slp_vectorizer();
     const int registers = target.has_feature(Target::AVX512) ? 32 : 16;
 
     // The runtime hands over views with whatever strides the phase and the caller's tensors
     // have; the dense dims are specialised below where it pays.
     in.dim(0).set_stride(Expr());
     out.dim(0).set_stride(Expr());
-    if (depthwise) weight.dim(0).set_stride(Expr());  // packed with groups innermost
+    if (depthwise) {  // packed with groups innermost: a tile's weights are dense group vectors
+        weight.dim(0).set_stride(Expr());
+        weight.dim(rank + 2).set_stride(1);
+    }
 
     // The register tile. `vec` is the vectorised dim, `blocked` the unrolled one.
     //  - Channel vectors (the default): output channels vectorised, positions unrolled. Each
