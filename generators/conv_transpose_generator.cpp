@@ -36,6 +36,7 @@ public:
     GeneratorParam<int> narrow_channels{"narrow_channels", ConvTransposeCpuKnobs{}.narrow_channels};
     GeneratorParam<int> wide_tile_rows{"wide_tile_rows", ConvTransposeCpuKnobs{}.wide_tile_rows};
     GeneratorParam<int> reduction_block{"reduction_block", ConvTransposeCpuKnobs{}.reduction_block};
+    GeneratorParam<int> llvm_slp{"llvm_slp", ConvTransposeCpuKnobs{}.llvm_slp};
 
     // Halide dims are PyTorch's reversed, with channels split in two:
     //   in      (spatial..., channel within group, group, n)
@@ -102,6 +103,7 @@ public:
         knobs.channel_tiles_per_task = channel_tiles_per_task;
         knobs.narrow_channels = narrow_channels;
         knobs.reduction_block = reduction_block;
+        knobs.llvm_slp = llvm_slp;
         knobs.wide_tile_rows = wide_tile_rows;
         schedule_conv_transpose_cpu(get_target(), layout, tiling, depthwise, knobs, dims, r, padded, conv, in, weight, out);
     }

@@ -61,6 +61,7 @@ public:
     GeneratorParam<int> block_rows{"block_rows", InterpolateCpuKnobs{}.block_rows};
     GeneratorParam<int> tap_lanes{"tap_lanes", InterpolateCpuKnobs{}.tap_lanes};
     GeneratorParam<int> channel_vectors{"channel_vectors", InterpolateCpuKnobs{}.channel_vectors};
+    GeneratorParam<int> llvm_slp{"llvm_slp", InterpolateCpuKnobs{}.llvm_slp};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
@@ -145,6 +146,8 @@ public:
         knobs.block_rows = block_rows;
         knobs.tap_lanes = tap_lanes;
         knobs.channel_vectors = channel_vectors;
+        knobs.llvm_slp = llvm_slp;
+        use_slp_vectorizer(knobs.llvm_slp != 0);
         const int default_rows = channel_blocks ? knobs.block_rows : knobs.rows(rank, layout == Layout::ChannelsLast);
         const Expr tile_rows_now = select(rows_per_tile > 0, rows_per_tile, default_rows);
         if (channel_blocks) {

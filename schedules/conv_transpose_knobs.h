@@ -24,6 +24,8 @@ struct ConvTransposeCpuKnobs {
     // blocks: short rows' tiles of 4 positions and one vector of channels span 2 rows there.
     int wide_tile_rows = 1;
     int reduction_block = 0;  // channel tiles: input channels per block of the sum; 0: no blocks
+    int llvm_slp = 0;  // LLVM's SLP vectorizer (schedules/llvm_flags.h): off, it costs the tiles'
+                       // inner loops address arithmetic (input-channel tiles keep it)
     int narrow_channels = 3;  // position-vector tiles: output channels per tile (<= kConvChannelPad)
     // Listed positions (generators/conv_transpose_generator.cpp): positions per register tile
     // (with one vector of channel_block channels; the runtime pads its lists to this default,

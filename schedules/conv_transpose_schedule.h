@@ -17,7 +17,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,6 +25,7 @@
 #include "gpu_schedule.h"
 #include "conv_transpose_knobs.h"
 #include "layout.h"
+#include "llvm_flags.h"
 
 namespace hup {
 
@@ -114,20 +114,6 @@ inline void schedule_conv_transpose_input_channels(const Halide::Target &target,
     partial.update().reorder(sum_loops).vectorize(lane).unroll(x).unroll(co);
 }
 
-// LLVM's SLP vectorizer packs the addresses of a register tile's positions into vector
-// registers (for every input channel: a broadcast, an add and two extracts per 4 positions),
-// and so costs the channel tiles' inner loop 6 uops per 8 FMAs where plain registers, one per
-// position, cost none; Halide vectorises the tiles itself, so nothing is lost without it.
-// Halide passes HL_LLVM_ARGS to LLVM when it first starts LLVM, which in a generator's process
-// is after generate().
-inline void turn_off_slp_vectorizer() {
-    const char *given = std::getenv("HL_LLVM_ARGS");
-    const std::string flags = given ? given : "";
-    if (flags.find("-vectorize-slp") == std::string::npos) {
-        setenv("HL_LLVM_ARGS", (flags + (flags.empty() ? "" : " ") + "-vectorize-slp=false").c_str(), 1);
-    }
-}
-
 inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout layout, Tiling tiling, bool depthwise,
                                         const ConvTransposeCpuKnobs &knobs, const std::vector<Halide::Var> &dims,
                                         const Halide::RDom &r, Halide::Func padded, Halide::Func conv,
@@ -144,7 +130,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     const Var x = dims[0], co = dims[rank], g = dims[rank + 1], n = dims[rank + 2];
     const bool channels_last = layout == Layout::ChannelsLast;
     const int lanes = target.natural_vector_size<float>();
-    turn_off_slp_vectorizer();
+    use_slp_vectorizer(knobs.llvm_slp != 0);
     const int registers = target.has_feature(Target::AVX512) ? 32 : 16;
 
     // The runtime hands over views with whatever strides the phase and the caller's tensors

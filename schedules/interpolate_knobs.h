@@ -19,6 +19,7 @@ struct InterpolateCpuKnobs {
     // channels_last: vectors of channels per output pixel, unrolled, when C has that many
     // (the per-pixel tap indices and weights are then shared by all of them).
     int channel_vectors = 4;
+    int llvm_slp = 1;  // LLVM's SLP vectorizer (schedules/llvm_flags.h): on, the gathers use it
 
     // Planar 2-D tiles are a few KB per row, channels_last ones C times more, 3-D ones a plane.
     int rows(int spatial_rank, bool channels_last) const {

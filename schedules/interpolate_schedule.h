@@ -18,6 +18,7 @@
 #include "gpu_schedule.h"
 #include "interpolate_knobs.h"
 #include "layout.h"
+#include "llvm_flags.h"
 
 namespace hup {
 
