@@ -503,10 +503,10 @@ Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, cons
     }
     for (int d = 0; d < spatial; d++) size[d] = lo[d] + p.in[d] + hi[d];
     const int64_t row = size[1] * channels, plane = size[0] * row, count = p.batch * groups * plane;
-    if (count > INT32_MAX / (int64_t)sizeof(float)) {  // check_halide_addressable's bound, for the copy
-        return Status(StatusCode::Unsupported,
-                      "input " + detail::shape_string(input.sizes) + " spans 2 GiB or more once bordered and its channels padded, which hup does not support");
-    }
+    TensorView copy;  // the bordered copy's shape, dense: (n, group, y, x, channel)
+    copy.sizes = {p.batch, groups, size[0], size[1], channels};
+    Status status = detail::check_halide_addressable(copy, "the input once bordered and its channels padded,");
+    if (!status.ok()) return status;
     *storage = std::make_unique<detail::ScratchBuffer>(count);
     float *base = (*storage)->data();
     view->init(base, spatial + 3);
@@ -521,7 +521,7 @@ Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, cons
     // Zeros where the input does not land: whole border rows, the border columns of the
     // others, and the padding channels of each pixel (a task per image and group).
     const int64_t cig = this->cig;
-    Status status = detail::parallel_tasks(p.batch * groups, [&](int64_t image) {
+    status = detail::parallel_tasks(p.batch * groups, [&](int64_t image) {
         float *first = base + image * plane;
         std::fill(first, first + lo[0] * row, 0.0f);
         std::fill(first + (lo[0] + p.in[0]) * row, first + plane, 0.0f);
