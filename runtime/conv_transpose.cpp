@@ -569,16 +569,8 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     if (!status.ok()) return status;
     ConvTransposeShape p = plan.shape;
     status = size_output(input.sizes, plan.weight_sizes, plan.options, &p);
-    if (status.ok()) status = detail::check_tensor(output, "output", 3, 5);
-    if (!status.ok()) return status;
-    if (status.ok()) status = detail::check_sizes(output, "output", p.output_sizes);
-    if (!status.ok()) return status;
-    for (const auto &[t, name] : {std::pair<const TensorView *, const char *>{&input, "input"}, {&output, "output"}}) {
-        status = detail::check_halide_addressable(*t, name);
-        if (!status.ok()) return status;
-    }
     Device device = Device::Host;
-    status = detail::call_device({&input, &output}, &device);
+    if (status.ok()) status = detail::check_call({{&input, "input"}, {&output, "output", &p.output_sizes, 3, 5}}, &device);
     if (!status.ok()) return status;
     if (detail::element_count(output.sizes) == 0) return Status::Ok();  // N is 0
     if (device != Device::Host) {

@@ -81,7 +81,7 @@ Status probe(Device device) {
 
 }  // namespace
 
-Status call_device(std::initializer_list<const TensorView *> tensors, Device *device) {
+Status call_device(const std::vector<const TensorView *> &tensors, Device *device) {
     std::optional<Device> on;
     for (const TensorView *t : tensors) {
         if (!t || t->device == Device::Host) continue;
@@ -101,6 +101,24 @@ Status call_device(std::initializer_list<const TensorView *> tensors, Device *de
     }
     *device = on ? *on : preferred.load();
     return probe(*device);
+}
+
+Status check_call(const std::vector<Operand> &operands, Device *device) {
+    std::vector<const TensorView *> tensors;
+    for (const Operand &o : operands) {
+        if (!o.tensor || !o.sizes) continue;
+        Status s = check_tensor(*o.tensor, o.name, o.min_rank, o.max_rank, o.dtype);
+        if (s.ok()) s = check_sizes(*o.tensor, o.name, *o.sizes);
+        if (!s.ok()) return s;
+    }
+    for (const Operand &o : operands) {
+        if (!o.tensor) continue;
+        const int element_size = o.dtype == DType::Int64 ? (int)sizeof(int64_t) : (int)sizeof(float);
+        const Status s = check_halide_addressable(*o.tensor, o.name, element_size);
+        if (!s.ok()) return s;
+        tensors.push_back(o.tensor);
+    }
+    return call_device(tensors, device);
 }
 
 DeviceCall::~DeviceCall() {

@@ -1,7 +1,6 @@
 // GPU calls: which device a call runs on, the GPU kernel table, and the buffers of one call.
 #pragma once
 
-#include <initializer_list>
 #include <vector>
 
 #include "tensor_check.h"
@@ -12,7 +11,24 @@ namespace detail {
 // The device a call on `tensors` runs on: theirs when they are on a GPU (all on the same one),
 // the preferred device when they are all on the host. Errors for mixed devices, or a device
 // that is not available.
-Status call_device(std::initializer_list<const TensorView *> tensors, Device *device);
+Status call_device(const std::vector<const TensorView *> &tensors, Device *device);
+
+// One tensor of an operator call, for check_call.
+struct Operand {
+    const TensorView *tensor;  // null: an absent optional tensor, skipped
+    const char *name;          // in messages: "input", "output", ...
+    // The sizes the operator worked out for it (an output, or an input that must match
+    // another): it is then checked with its ranks and dtype too. Null: an input whose sizes
+    // the operator read, having checked it already.
+    const std::vector<int64_t> *sizes = nullptr;
+    int min_rank = 0, max_rank = 0;
+    DType dtype = DType::Float32;
+};
+
+// The checks every operator makes once it has checked its input and worked out the other
+// tensors' sizes from its options, in this order: each operand with sizes (rank, dtype,
+// sizes), every operand against Halide's 32-bit offsets, and one device for all of them.
+Status check_call(const std::vector<Operand> &operands, Device *device);
 
 // The GPU variant `name` (as hup_add_gpu_kernel named it) for `device`, or null where it is
 // not built. The caller casts it to the generator's signature.

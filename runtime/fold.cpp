@@ -114,12 +114,8 @@ Status unfold(const TensorView &input, const TensorView &output, const UnfoldOpt
     Status s = detail::check_tensor(input, "input", 3, 4);
     std::vector<int64_t> sizes;
     if (s.ok()) s = unfold_output_sizes(input.sizes, options, &sizes);
-    if (s.ok()) s = detail::check_tensor(output, "output", 2, 3);
-    if (s.ok()) s = detail::check_sizes(output, "output", sizes);
-    if (s.ok()) s = detail::check_halide_addressable(input, "input");
-    if (s.ok()) s = detail::check_halide_addressable(output, "output");
     Device device = Device::Host;
-    if (s.ok()) s = detail::call_device({&input, &output}, &device);
+    if (s.ok()) s = detail::check_call({{&input, "input"}, {&output, "output", &sizes, 2, 3}}, &device);
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     BlockGeometry g;
@@ -189,12 +185,8 @@ Status fold(const TensorView &input, const TensorView &output, const FoldOptions
     Status s = detail::check_tensor(input, "input", 2, 3);
     std::vector<int64_t> sizes;
     if (s.ok()) s = fold_output_sizes(input.sizes, options, &sizes);
-    if (s.ok()) s = detail::check_tensor(output, "output", 3, 4);
-    if (s.ok()) s = detail::check_sizes(output, "output", sizes);
-    if (s.ok()) s = detail::check_halide_addressable(input, "input");
-    if (s.ok()) s = detail::check_halide_addressable(output, "output");
     Device device = Device::Host;
-    if (s.ok()) s = detail::call_device({&input, &output}, &device);
+    if (s.ok()) s = detail::check_call({{&input, "input"}, {&output, "output", &sizes, 3, 4}}, &device);
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     BlockGeometry g;

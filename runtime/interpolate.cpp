@@ -230,15 +230,8 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     InterpolatePlan plan;
     status = plan_interpolate(input.sizes, options, &plan);
     if (!status.ok()) return status;
-    status = detail::check_tensor(output, "output", 3, 5);
-    if (status.ok()) status = detail::check_sizes(output, "output", plan.output_sizes);
-    if (!status.ok()) return status;
-    for (const auto *t : {&input, &output}) {
-        status = detail::check_halide_addressable(*t, t == &input ? "input" : "output");
-        if (!status.ok()) return status;
-    }
     Device device;
-    status = detail::call_device({&input, &output}, &device);
+    status = detail::check_call({{&input, "input"}, {&output, "output", &plan.output_sizes, 3, 5}}, &device);
     if (!status.ok()) return status;
     if (detail::element_count(output.sizes) == 0) return Status::Ok();  // N or C is 0
 

@@ -85,12 +85,8 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
     Status s = detail::check_tensor(input, "input", 3, kMaxRank);
     std::vector<int64_t> sizes;
     if (s.ok()) s = shuffle_sizes(op, input.sizes, factor, shuffle, &sizes);
-    if (s.ok()) s = detail::check_tensor(output, "output", 3, kMaxRank);
-    if (s.ok()) s = detail::check_sizes(output, "output", sizes);
-    if (s.ok()) s = detail::check_halide_addressable(input, "input");
-    if (s.ok()) s = detail::check_halide_addressable(output, "output");
     Device device = Device::Host;
-    if (s.ok()) s = detail::call_device({&input, &output}, &device);
+    if (s.ok()) s = detail::check_call({{&input, "input"}, {&output, "output", &sizes, 3, kMaxRank}}, &device);
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     const TensorView &image = shuffle ? output : input, &blocks = shuffle ? input : output;

@@ -139,15 +139,13 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
     Status s = detail::check_tensor(input, "input", 3, 5);
     std::vector<int64_t> sizes;
     if (s.ok()) s = max_pool_output_sizes(input.sizes, options, &sizes);
-    if (s.ok()) s = detail::check_tensor(output, "output", 3, 5);
-    if (s.ok()) s = detail::check_sizes(output, "output", sizes);
-    if (s.ok()) s = detail::check_tensor(indices, "indices", 3, 5, DType::Int64);
-    if (s.ok()) s = detail::check_sizes(indices, "indices", sizes);
-    if (s.ok()) s = detail::check_halide_addressable(input, "input");
-    if (s.ok()) s = detail::check_halide_addressable(output, "output");
-    if (s.ok()) s = detail::check_halide_addressable(indices, "indices", sizeof(int64_t));
     Device device = Device::Host;
-    if (s.ok()) s = detail::call_device({&input, &output, &indices}, &device);
+    if (s.ok()) {
+        s = detail::check_call({{&input, "input"},
+                                {&output, "output", &sizes, 3, 5},
+                                {&indices, "indices", &sizes, 3, 5, DType::Int64}},
+                               &device);
+    }
     if (!s.ok() || detail::element_count(sizes) == 0) return s;
 
     Window w;
@@ -740,18 +738,14 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     Status s = detail::check_tensor(input, "input", 3, 5);
     std::vector<int64_t> sizes;
     if (s.ok()) s = max_unpool_output_sizes(input.sizes, options, &sizes);
-    if (s.ok()) s = detail::check_tensor(indices, "indices", 3, 5, DType::Int64);
-    if (s.ok()) s = detail::check_sizes(indices, "indices", input.sizes);
-    if (s.ok()) s = detail::check_tensor(output, "output", 3, 5);
-    if (s.ok()) s = detail::check_sizes(output, "output", sizes);
-    if (s.ok()) s = detail::check_halide_addressable(input, "input");
-    if (s.ok()) s = detail::check_halide_addressable(indices, "indices", sizeof(int64_t));
-    if (s.ok()) s = detail::check_halide_addressable(output, "output");
-    if (!s.ok() || detail::element_count(sizes) == 0) return s;
-
     Device device = Device::Host;
-    if (s.ok()) s = detail::call_device({&input, &indices, &output}, &device);
-    if (!s.ok()) return s;
+    if (s.ok()) {
+        s = detail::check_call({{&input, "input"},
+                                {&indices, "indices", &input.sizes, 3, 5, DType::Int64},
+                                {&output, "output", &sizes, 3, 5}},
+                               &device);
+    }
+    if (!s.ok() || detail::element_count(sizes) == 0) return s;
     const int rank = (int)input.sizes.size();
     int64_t plane = 1;
     for (int d = 2; d < rank; d++) plane *= sizes[d];
