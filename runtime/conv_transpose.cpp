@@ -732,10 +732,9 @@ Status conv_transpose(const TensorView &input, const TensorView &weight, const T
     status = detail::call_device({&input, &weight, bias, &output}, &device);
     if (status.ok() && device != Device::Host) {  // the GPU variant reads the weights as they are: no plan
         status = check_bias(bias, shape.out_channels);
-        if (status.ok()) status = detail::check_tensor(output, "output", 3, 5);
-        if (status.ok()) status = detail::check_sizes(output, "output", shape.output_sizes);
-        for (const TensorView *t : {&input, &weight, &output}) {
-            if (status.ok()) status = detail::check_halide_addressable(*t, t == &input ? "input" : t == &weight ? "weight" : "output");
+        if (status.ok()) {
+            status = detail::check_call({{&input, "input"}, {&weight, "weight"}, {&output, "output", &shape.output_sizes, 3, 5}},
+                                        &device);
         }
         if (!status.ok() || detail::element_count(output.sizes) == 0) return status;
         std::vector<float> zeros(bias ? 0 : shape.out_channels, 0.0f);
