@@ -10,6 +10,7 @@ process, one library). Only the standard library.
 """
 import argparse
 import json
+import re
 import math
 import statistics
 import sys
@@ -72,6 +73,13 @@ class Result:
         return (max(self.times) - min(self.times)) / statistics.median(self.times)
 
 
+def round_of(path):
+    """The round a result file holds: run_bench.sh names them <library>.r<round>.json, so that
+    the libraries' files of one round share it; any other file is a round of its own."""
+    suffix = Path(path).stem.rpartition(".")[2]
+    return suffix if re.fullmatch(r"r\d+", suffix) else str(path)
+
+
 def load(paths):
     """cases: {suite: [case, ...]} in first-seen order; results: {(suite, case, lib): Result}."""
     cases, results, context, loads = {}, {}, {}, {}
@@ -94,7 +102,7 @@ def load(paths):
             if bench.get("error_occurred"):
                 r.error = bench.get("error_message", "error")
                 continue
-            r.add(str(path), bench["real_time"] * MS_PER_UNIT[bench["time_unit"]])
+            r.add(round_of(path), bench["real_time"] * MS_PER_UNIT[bench["time_unit"]])
             r.bytes, r.diff = bench.get("bytes"), bench.get("max_abs_diff", bench.get("max_rel_diff"))
             r.flops, r.peak = bench.get("flops"), bench.get("peak_FLOP/s")
     return cases, results, context, loads
@@ -147,6 +155,16 @@ def table_lines(header, rows):
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def behind_line(case, hup, peer_name, peer):
+    """A case where hup is slower than its fastest peer, round by round: whether the rounds
+    agree that it is behind, or only the luck of the fastest round put it there."""
+    rounds = sorted(set(hup.rounds) & set(peer.rounds))
+    ahead = sum(statistics.median(hup.rounds[r]) <= statistics.median(peer.rounds[r]) for r in rounds)
+    times = lambda r: "/".join(fmt_ms(statistics.median(r.rounds[name])) for name in rounds)
+    return (f"- `{case}`: hup {times(hup)} ms, {peer_name} {times(peer)} ms by round "
+            f"(hup ahead in {ahead} of {len(rounds)} rounds)")
+
+
 def build_table(cases, results, context, peers=PEERS, tolerance_key="tolerance"):
     """A memory-bound suite's table (interp, inverse): GB/s and the fraction of the copy roofline.
     With libtorch as the only peer, the "fastest peer" columns are left out."""
@@ -156,7 +174,7 @@ def build_table(cases, results, context, peers=PEERS, tolerance_key="tolerance")
 
     header = ["case", "hup ms", "hup GB/s", "% of copy", *(f"{name} ms" for name in peers.values()),
               *(["fastest peer", "hup vs fastest"] if several else []), "hup vs libtorch", "spread hup / worst"]
-    rows, vs_torch, wins, compared, notes = [], [], 0, 0, []
+    rows, vs_torch, wins, compared, notes, behind = [], [], 0, 0, [], []
     for case in cases:
         hup, copy = results.get((case, "hup")), results.get((case, "copy"))
         valid = {lib: r for lib in peers if (r := results.get((case, lib))) and r.ok and matches(r)}
@@ -174,6 +192,8 @@ def build_table(cases, results, context, peers=PEERS, tolerance_key="tolerance")
             ratio = valid[fastest].time / hup.time
             compared += 1
             wins += ratio >= 1
+            if ratio < 1:
+                behind.append(behind_line(case, hup, peers[fastest], valid[fastest]))
         if hup and hup.ok and "libtorch" in valid:
             torch_ratio = valid["libtorch"].time / hup.time
             vs_torch.append(torch_ratio)
@@ -190,6 +210,8 @@ def build_table(cases, results, context, peers=PEERS, tolerance_key="tolerance")
     lines += ["", f"- geometric-mean speed-up of hup over libtorch: **{fmt_ratio(g)}** over {len(vs_torch)} cases"]
     if several:
         lines.append(f"- hup at least as fast as the fastest peer: **{wins} of {compared}** cases")
+    if behind:
+        lines += ["", "Behind the fastest peer, round by round (each round's median):", *behind]
     if notes:
         lines += ["", "Flagged (⚠: result differs from libtorch's"
                   + ("; such peers are left out of \"fastest peer\"):" if several else "):"), *notes]
@@ -212,7 +234,7 @@ def build_deconv_table(cases, results, context):
 
     header = ["case", "hup ms", "hup GFLOP/s", "% of FMA peak", *(f"{name} ms" for name in DECONV_PEERS.values()),
               "fastest peer", "hup vs fastest", "hup vs libtorch", "spread hup / worst"]
-    rows, vs_torch, notes = [], [], []
+    rows, vs_torch, notes, behind = [], [], [], []
     wins = compared = onednn_wins = onednn_compared = xnn_close = xnn_compared = 0
     for case in cases:
         hup = results.get((case, "hup"))
@@ -231,6 +253,8 @@ def build_deconv_table(cases, results, context):
             ratio = peers[fastest].time / hup.time
             compared += 1
             wins += ratio >= 1
+            if ratio < 1:
+                behind.append(behind_line(case, hup, DECONV_PEERS[fastest], peers[fastest]))
         if hup_ok and "libtorch" in peers:
             torch_ratio = peers["libtorch"].time / hup.time
             vs_torch.append(torch_ratio)
@@ -257,6 +281,8 @@ def build_deconv_table(cases, results, context):
               f"- 2-D NHWC cases where hup is within 10% of XNNPACK (hup time ≤ 1.1 × XNNPACK's): "
               f"**{xnn_close} of {xnn_compared}**",
               f"- hup at least as fast as the fastest peer: **{wins} of {compared}** cases"]
+    if behind:
+        lines += ["", "Behind the fastest peer, round by round (each round's median):", *behind]
     if fma and fma.error:
         notes.append(f"- fma_peak: error: {fma.error}")
     if notes:
