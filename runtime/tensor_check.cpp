@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -328,7 +330,8 @@ namespace {
 thread_local bool inside_chunk = false;
 halide_do_par_for_t default_do_par_for = nullptr;
 
-// The threads in Halide's pool (set_num_threads, else Halide's own default).
+// The threads a parallel loop runs on, the caller's included (set_num_threads, else
+// HL_NUM_THREADS, else one per core).
 int pool_threads() {
     int threads = requested_threads.load(std::memory_order_relaxed);
     if (threads == 0) {
@@ -397,8 +400,103 @@ struct AffineLoop {
     }
 };
 
+// The threads that help run top-level parallel loops, besides the caller. Halide's pool puts
+// its workers to sleep as soon as its queue is empty, so every pipeline call woke a sleeping
+// thread and then slept on the result; on a VM a sleeping vCPU halts, and each wake-up costs
+// an interrupt and the hypervisor's scheduling, tens of microseconds that vary with the
+// host's load, twice a call. Operators that run many short pipelines (a DCGAN layer's listed
+// positions: 36) paid it on each. These helpers spin for a while after a loop before they
+// sleep, as OpenMP's and pthreadpool's workers do; a loop started within that time costs no
+// wake-up, and one that finds a helper asleep does not wait for it to wake if the caller
+// has taken every task meanwhile. One loop runs at a time: a caller that finds the helpers
+// busy (another thread's loop) runs its loop alone.
+class Helpers {
+public:
+    static Helpers &get() {
+        static Helpers *helpers = new Helpers;  // never destroyed: its threads outlive exit's destructors
+        return *helpers;
+    }
+
+    // Runs `loop` on the caller and up to `loop.ranges - 1` helpers, or false if they are busy.
+    bool run(AffineLoop &loop) {
+        std::unique_lock<std::mutex> one_loop(loop_mutex_, std::try_to_lock);
+        if (!one_loop.owns_lock()) return false;
+        const int helpers = loop.ranges - 1;
+        while (threads_ < helpers) {  // a new helper waits for the generation after this one
+            std::thread(&Helpers::work, this, threads_++, generation_.load(std::memory_order_relaxed)).detach();
+        }
+        job_.store(&loop, std::memory_order_relaxed);
+        wanted_.store(helpers, std::memory_order_relaxed);
+        open_.store(true, std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
+        {
+            std::lock_guard<std::mutex> lock(sleep_mutex_);
+            if (sleepers_ > 0) wake_.notify_all();
+        }
+        in_loop = true;
+        AffineLoop::participant(nullptr, 0, reinterpret_cast<uint8_t *>(&loop));  // until every task is taken
+        in_loop = false;
+        // Late helpers stay out; those inside finish the tasks they took.
+        open_.store(false, std::memory_order_seq_cst);
+        for (int spins = 0; inside_.load(std::memory_order_seq_cst) > 0; spins++) {
+            if (spins < 4096) {
+                _mm_pause();
+            } else {
+                std::this_thread::yield();  // a helper lost its core mid-task
+            }
+        }
+        return true;
+    }
+
+    // Whether this thread is running a loop's tasks: loops inside them run serially.
+    static thread_local bool in_loop;
+
+private:
+    // How long a helper spins for the next loop before it sleeps.
+    static constexpr std::chrono::microseconds kSpin{200};
+
+    void work(int index, uint64_t seen) {
+        for (;;) {
+            uint64_t now = generation_.load(std::memory_order_acquire);
+            const auto until = std::chrono::steady_clock::now() + kSpin;
+            for (int spins = 0; now == seen; spins++) {
+                _mm_pause();
+                if (spins % 64 == 63 && std::chrono::steady_clock::now() > until) {
+                    std::unique_lock<std::mutex> lock(sleep_mutex_);
+                    sleepers_++;
+                    wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+                    sleepers_--;
+                }
+                now = generation_.load(std::memory_order_acquire);
+            }
+            seen = now;
+            if (index >= wanted_.load(std::memory_order_relaxed)) continue;
+            inside_.fetch_add(1, std::memory_order_seq_cst);
+            if (open_.load(std::memory_order_seq_cst)) {  // else the caller has finished without us
+                in_loop = true;
+                AffineLoop::participant(nullptr, 0, reinterpret_cast<uint8_t *>(job_.load(std::memory_order_relaxed)));
+                in_loop = false;
+            }
+            inside_.fetch_sub(1, std::memory_order_release);
+        }
+    }
+
+    std::mutex loop_mutex_;  // held by the caller of the running loop
+    int threads_ = 0;        // helpers started (under loop_mutex_)
+    // The running loop, and whether it still takes helpers: set before generation_ moves on.
+    std::atomic<AffineLoop *> job_{nullptr};
+    std::atomic<bool> open_{false};
+    std::atomic<int> wanted_{0};  // helpers that may take part: those with index below
+    std::atomic<int> inside_{0};  // helpers inside the loop now
+    std::atomic<uint64_t> generation_{0};  // one more per loop
+    std::mutex sleep_mutex_;
+    std::condition_variable wake_;
+    int sleepers_ = 0;  // under sleep_mutex_
+};
+thread_local bool Helpers::in_loop = false;
+
 int hup_do_par_for(void *user_context, halide_task_t task, int min, int size, uint8_t *closure) {
-    if (inside_chunk || size <= 1) {
+    if (inside_chunk || Helpers::in_loop || size <= 1) {
         for (int i = min; i < min + size; i++) {
             const int result = task(user_context, i, closure);
             if (result != 0) return result;
@@ -416,9 +514,10 @@ int hup_do_par_for(void *user_context, halide_task_t task, int min, int size, ui
         const int64_t begin = (int64_t)size * r / loop.ranges, end = (int64_t)size * (r + 1) / loop.ranges;
         loop.range[r].bounds.store(AffineLoop::pack((uint32_t)begin, (uint32_t)end), std::memory_order_relaxed);
     }
-    const int result =
-        default_do_par_for(user_context, AffineLoop::participant, 0, loop.ranges, reinterpret_cast<uint8_t *>(&loop));
-    return result != 0 ? result : loop.failure.load();
+    if (!Helpers::get().run(loop)) {  // busy with another thread's loop: this one alone, every range
+        AffineLoop::participant(nullptr, 0, reinterpret_cast<uint8_t *>(&loop));
+    }
+    return loop.failure.load();
 }
 }  // namespace
 

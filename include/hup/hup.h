@@ -190,7 +190,8 @@ HUP_API Status fold_output_sizes(const std::vector<int64_t> &input_sizes, const 
                                  std::vector<int64_t> *output_sizes);
 HUP_API Status fold(const TensorView &input, const TensorView &output, const FoldOptions &options);
 
-// The size of the thread pool that every operator uses (Halide's). n <= 0 restores the default.
+// The size of the thread pool that every operator uses: the calling thread and n - 1 helper
+// threads. n <= 0 restores the default (HL_NUM_THREADS, else one thread per core).
 HUP_API void set_num_threads(int n);
 
 // ---- devices -------------------------------------------------------------------------------
