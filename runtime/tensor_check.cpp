@@ -12,6 +12,7 @@
 #include <limits>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 namespace hup {
@@ -421,13 +422,17 @@ public:
     bool run(AffineLoop &loop) {
         std::unique_lock<std::mutex> one_loop(loop_mutex_, std::try_to_lock);
         if (!one_loop.owns_lock()) return false;
-        const int helpers = loop.ranges - 1;
-        while (threads_ < helpers) {  // a new helper waits for the generation after this one
-            std::thread(&Helpers::work, this, threads_++, generation_.load(std::memory_order_relaxed)).detach();
+        while (threads_ < loop.ranges - 1) {  // a new helper waits for the generation after this one
+            try {
+                std::thread(&Helpers::work, this, threads_, generation_.load(std::memory_order_relaxed)).detach();
+            } catch (const std::system_error &) {
+                break;  // no more threads to be had: the loop runs on those there are
+            }
+            threads_++;
         }
         job_.store(&loop, std::memory_order_relaxed);
-        wanted_.store(helpers, std::memory_order_relaxed);
-        open_.store(true, std::memory_order_relaxed);
+        wanted_.store(std::min(loop.ranges - 1, threads_), std::memory_order_relaxed);
+        open_.store(true, std::memory_order_release);  // a helper that sees it open sees job_
         generation_.fetch_add(1, std::memory_order_release);
         {
             std::lock_guard<std::mutex> lock(sleep_mutex_);

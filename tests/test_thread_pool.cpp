@@ -1,13 +1,16 @@
-// The runtime's parallel loops (runtime/tensor_check.cpp, AffineLoop): each thread starts on
-// its own contiguous range of tasks and then helps with the others', so every task must still
-// run exactly once, whatever the thread and task counts, nested or not, and a failing task's
-// code must come back.
+// The runtime's parallel loops (runtime/tensor_check.cpp, AffineLoop on hup's Helpers): each
+// thread starts on its own contiguous range of tasks and then helps with the others', so every
+// task must still run exactly once, whatever the thread and task counts, nested or not, with
+// loops back to back (helpers still spinning) or apart (helpers asleep), from several calling
+// threads at once, and a failing task's code must come back.
 #include <gtest/gtest.h>
 
 #include <HalideRuntime.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "hup/hup.h"
@@ -45,6 +48,42 @@ TEST_P(ThreadPool, NestedLoopsRunEveryTaskOnce) {
     });
     ASSERT_TRUE(s.ok()) << s.message();
     for (auto &r : runs) ASSERT_EQ(r.load(), 1);
+}
+
+// Loops started while the helpers still spin from the last one, and after they have slept.
+TEST_P(ThreadPool, LoopsBackToBackAndApart) {
+    std::vector<std::atomic<int>> runs(16);
+    for (int loop = 0; loop < 400; loop++) {
+        if (loop % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const hup::Status s = hup::detail::parallel_tasks((int64_t)runs.size(), [&](int64_t i) {
+            runs[i]++;
+            return hup::Status::Ok();
+        });
+        ASSERT_TRUE(s.ok()) << s.message();
+    }
+    for (auto &r : runs) ASSERT_EQ(r.load(), 400);
+}
+
+// Callers on several threads at once: one runs on the helpers, the others alone.
+TEST_P(ThreadPool, ConcurrentCallersRunEveryTaskOnce) {
+    constexpr int kCallers = 4, kLoops = 50, kTasks = 37;
+    std::vector<std::atomic<int>> runs(kCallers * kTasks);
+    std::vector<std::thread> callers;
+    std::atomic<int> failures{0};
+    for (int caller = 0; caller < kCallers; caller++) {
+        callers.emplace_back([&, caller] {
+            for (int loop = 0; loop < kLoops; loop++) {
+                const hup::Status s = hup::detail::parallel_tasks(kTasks, [&](int64_t i) {
+                    runs[caller * kTasks + i]++;
+                    return hup::Status::Ok();
+                });
+                if (!s.ok()) failures++;
+            }
+        });
+    }
+    for (std::thread &t : callers) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    for (auto &r : runs) ASSERT_EQ(r.load(), kLoops);
 }
 
 TEST_P(ThreadPool, FailuresComeBack) {
