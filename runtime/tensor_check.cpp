@@ -329,7 +329,6 @@ namespace {
 // pipeline's own parallel loops inside one run serially on that thread. (Nested, they cost
 // more than they gain: 20 against 16 ms on interpolate's 8x32x256x256 bilinear.)
 thread_local bool inside_chunk = false;
-halide_do_par_for_t default_do_par_for = nullptr;
 
 // The threads a parallel loop runs on, the caller's included (set_num_threads, else
 // HL_NUM_THREADS, else one per core).
@@ -501,7 +500,8 @@ private:
 thread_local bool Helpers::in_loop = false;
 
 int hup_do_par_for(void *user_context, halide_task_t task, int min, int size, uint8_t *closure) {
-    if (inside_chunk || Helpers::in_loop || size <= 1) {
+    // Serially, on this thread: inside a chunk or another loop's task, or with one thread.
+    if (inside_chunk || Helpers::in_loop || size <= 1 || pool_threads() == 1) {
         for (int i = min; i < min + size; i++) {
             const int result = task(user_context, i, closure);
             if (result != 0) return result;
@@ -528,7 +528,7 @@ int hup_do_par_for(void *user_context, halide_task_t task, int min, int size, ui
 
 void install_thread_pool_hook() {
     static std::once_flag once;
-    std::call_once(once, [] { default_do_par_for = halide_set_custom_do_par_for(hup_do_par_for); });
+    std::call_once(once, [] { halide_set_custom_do_par_for(hup_do_par_for); });
 }
 
 // Copy slots (see StreamCopies): how many threads may stream chunks out at once.
