@@ -2,6 +2,8 @@
 // AOT variant (taps x spatial rank x layout).
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "device.h"
@@ -161,6 +163,15 @@ Status interpolate_on_gpu(Device device, const TensorView &input, const TensorVi
     });
 }
 
+// One streaming choice per kernel: light kernels (nearest) and heavier ones (bicubic) gain
+// differently from computing while another thread streams out.
+detail::StreamingChoice &streaming_choice(detail::InterpolateKernel kernel) {
+    static std::mutex mutex;
+    static std::map<detail::InterpolateKernel, detail::StreamingChoice> choices;
+    std::lock_guard<std::mutex> lock(mutex);
+    return choices[kernel];
+}
+
 }  // namespace
 
 const char *interpolate_mode_name(InterpolateMode mode) {
@@ -312,32 +323,35 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
                                                   out_buffer);
         });
     };
-    // Outputs that leave the caches are computed a cache-sized chunk at a time and streamed
-    // out (not the channel-block variants, whose blocks of channels must stay whole). A chunk
-    // is one tile: the chunks are the parallel tasks already, and fewer tiles resample fewer
-    // rows twice at their edges.
-    const bool streamed = !channel_blocks && out.data == output.data &&
-                          detail::element_count(output.sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
-    if (streamed) {
-        // A chunk reads the input box that the taps' brackets give for its output box.
-        auto chunk_input = [&](const halide_buffer_t &chunk, std::vector<detail::ByteSpan> *reads) {
-            int64_t lo[5], hi[5];
-            for (int d = 0; d < chunk.dimensions; d++) {
-                lo[d] = chunk.dim[d].min;
-                hi[d] = chunk.dim[d].min + chunk.dim[d].extent - 1;
-                if (d < spatial) {
-                    lo[d] = (int64_t)std::floor((double)tables.slope[d] * lo[d] + tables.lo_offset[d]);
-                    hi[d] = (int64_t)std::floor((double)tables.slope[d] * hi[d] + tables.hi_offset[d]);
-                }
+    // Outputs that leave the caches may be computed a cache-sized chunk at a time and streamed
+    // out (not the channel-block variants, whose blocks of channels must stay whole), when
+    // that measures faster here (detail::StreamingChoice, one per kernel). A chunk is one
+    // tile: the chunks are the parallel tasks already, and fewer tiles resample fewer rows
+    // twice at their edges.
+    // A chunk reads the input box that the taps' brackets give for its output box.
+    auto chunk_input = [&](const halide_buffer_t &chunk, std::vector<detail::ByteSpan> *reads) {
+        int64_t lo[5], hi[5];
+        for (int d = 0; d < chunk.dimensions; d++) {
+            lo[d] = chunk.dim[d].min;
+            hi[d] = chunk.dim[d].min + chunk.dim[d].extent - 1;
+            if (d < spatial) {
+                lo[d] = (int64_t)std::floor((double)tables.slope[d] * lo[d] + tables.lo_offset[d]);
+                hi[d] = (int64_t)std::floor((double)tables.slope[d] * hi[d] + tables.hi_offset[d]);
             }
-            reads->push_back(detail::box_span(in_view.buffer, lo, hi));
-        };
-        status = detail::run_streamed(
+        }
+        reads->push_back(detail::box_span(in_view.buffer, lo, hi));
+    };
+    auto write = [&](bool streamed) {
+        if (!streamed) return run(&out_view.buffer, rows_per_tile);
+        return detail::run_streamed(
             out_view, kStreamChunkFloats,
             [&](halide_buffer_t *chunk) { return run(chunk, rows_per_tile ? rows_per_tile : chunk->dim[spatial - 1].extent); },
             chunk_input, detail::StreamCopies::HalfTheThreads);
+    };
+    if (!channel_blocks && out.data == output.data) {
+        status = streaming_choice(kernel).run(detail::element_count(output.sizes) * (int64_t)sizeof(float), write);
     } else {
-        status = run(&out_view.buffer, rows_per_tile);
+        status = write(false);
     }
     if (status.ok() && out.data != output.data) detail::strided_copy(out, output);
     return status;

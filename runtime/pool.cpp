@@ -712,22 +712,24 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
             return kernel(user_context, &in.buffer, &idx.buffer, out_buffer);
         });
     };
-    if (detail::element_count(sizes) * (int64_t)sizeof(float) < detail::streaming_bytes) {
-        *status = run(&out.buffer);  // every plane at once, in place: the output stays in the caches
-    } else {  // a chunk at a time, through a scratch in the cache (Halide reads what each needs)
-        // A chunk of output reads the input values and corners of the windows it covers.
-        auto chunk_input = [&](const halide_buffer_t &chunk, std::vector<detail::ByteSpan> *reads) {
-            int64_t lo[5], hi[5];
-            for (int d = 0; d < rank; d++) {
-                const int64_t halve = d < spatial ? 2 : 1;
-                lo[d] = chunk.dim[d].min / halve;
-                hi[d] = (chunk.dim[d].min + chunk.dim[d].extent - 1) / halve;
-            }
-            reads->push_back(detail::box_span(in.buffer, lo, hi));
-            reads->push_back(detail::box_span(idx.buffer, lo, hi));
-        };
-        *status = detail::run_streamed(out, kUnpoolChunkFloats, run, chunk_input);
-    }
+    // Every plane at once, in place (the output stays in the caches when it fits), or, where
+    // that measures faster for outputs that do not fit, a chunk at a time through a scratch
+    // in the cache (Halide reads what each needs); one choice per rank.
+    // A chunk of output reads the input values and corners of the windows it covers.
+    auto chunk_input = [&](const halide_buffer_t &chunk, std::vector<detail::ByteSpan> *reads) {
+        int64_t lo[5], hi[5];
+        for (int d = 0; d < rank; d++) {
+            const int64_t halve = d < spatial ? 2 : 1;
+            lo[d] = chunk.dim[d].min / halve;
+            hi[d] = (chunk.dim[d].min + chunk.dim[d].extent - 1) / halve;
+        }
+        reads->push_back(detail::box_span(in.buffer, lo, hi));
+        reads->push_back(detail::box_span(idx.buffer, lo, hi));
+    };
+    static detail::StreamingChoice choices[2];
+    *status = choices[rank == 5].run(detail::element_count(sizes) * (int64_t)sizeof(float), [&](bool streamed) {
+        return streamed ? detail::run_streamed(out, kUnpoolChunkFloats, run, chunk_input) : run(&out.buffer);
+    });
     return true;
 }
 
@@ -751,75 +753,80 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     for (int d = 2; d < rank; d++) plane *= sizes[d];
     if (device != Device::Host) return max_unpool_on_gpu(device, input, indices, output, sizes, plane);
     if (unpool_by_windows(input, indices, output, options, sizes, &s)) return s;
-    const bool stream = detail::element_count(sizes) * (int64_t)sizeof(float) >= detail::streaming_bytes;
-    const std::vector<int64_t> out_strides = detail::strides_of(output);
-    const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && detail::spatial_dims_nest(output);
-    UnpoolSlabs slabs;
-    if (stream && planar_flat && input.sizes[2] > 0) {
-        Window w;
-        parse_window("max_unpool", input.sizes, options.kernel_size, options.stride, options.padding, {}, &w);
-        slabs = unpool_slabs(input, sizes, w, kUnpoolChunkFloats);
-    }
-    std::vector<char> in_slabs;
-    s = check_indices(indices, plane, slabs, &in_slabs);
-    if (!s.ok()) return s;
+    // Outputs larger than the caches may go through a scratch copied out with non-temporal
+    // stores, where that measures faster (detail::StreamingChoice); the index check differs
+    // with the way (slabs), so it is part of what is timed.
+    static detail::StreamingChoice choice;
+    return choice.run(detail::element_count(sizes) * (int64_t)sizeof(float), [&](bool stream) -> Status {
+        const std::vector<int64_t> out_strides = detail::strides_of(output);
+        const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && detail::spatial_dims_nest(output);
+        UnpoolSlabs slabs;
+        if (stream && planar_flat && input.sizes[2] > 0) {
+            Window w;
+            parse_window("max_unpool", input.sizes, options.kernel_size, options.stride, options.padding, {}, &w);
+            slabs = unpool_slabs(input, sizes, w, kUnpoolChunkFloats);
+        }
+        std::vector<char> in_slabs;
+        s = check_indices(indices, plane, slabs, &in_slabs);
+        if (!s.ok()) return s;
 
-    if (!detail::spatial_dims_nest(output)) {
-        return unpool_through_dense(output, [&](const TensorView &dense) { return max_unpool(input, indices, dense, options); });
-    }
-    const bool channels_last = detail::channels_dense(output, 1);
-    const int dims = rank == 5 ? 5 : 4;
-    detail::HalideView in, idx, out;
-    unpool_views(input, indices, output, plane, &in, &idx, &out);
-    using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
-    const Kernel kernel = dims == 4 ? (channels_last ? hup_max_unpool_r2_channels_last : hup_max_unpool_r2_planar)
-                                    : (channels_last ? hup_max_unpool_r3_channels_last : hup_max_unpool_r3_planar);
-    auto run = [&](detail::HalideView &in_v, detail::HalideView &idx_v, detail::HalideView &out_v) {
-        return detail::run_pipeline("max_unpool", [&](void *user_context) {
-            return kernel(user_context, &in_v.buffer, &idx_v.buffer, (int32_t)plane, &out_v.buffer);
-        });
-    };
-    if (channels_last || out_strides[rank - 1] != 1) return run(in, idx, out);
-    // Planar, contiguous planes: each task unpools a few planes while they stay in the cache
-    // (the zero fill, then the scatter into it). Outputs larger than the caches go through a
-    // scratch buffer copied out with non-temporal stores, so that the output's lines are not
-    // read before being overwritten; smaller ones are unpooled in place.
-    return detail::for_channel_chunks(sizes[0], sizes[1], kUnpoolChunkFloats / plane, [&](int64_t n, int64_t c0, int64_t count) {
-        detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk = out;
-        in_chunk.crop_planes(n, c0, count);
-        idx_chunk.crop_planes(n, c0, count);
-        if (!stream) {
-            out_chunk.crop_planes(n, c0, count);
-            return run(in_chunk, idx_chunk, out_chunk);
+        if (!detail::spatial_dims_nest(output)) {
+            return unpool_through_dense(output, [&](const TensorView &dense) { return max_unpool(input, indices, dense, options); });
         }
-        float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
-        // Scratch per task (from the pool), not per thread: a thread waiting inside the
-        // pipeline's parallel loop may run another chunk meanwhile. Uninitialised: the kernel
-        // fills it.
-        if (!in_slabs.empty() && in_slabs[n * sizes[1] + c0]) {  // a large plane (count is 1), in slabs
-            int64_t largest = 0;
-            for (int64_t j = 0; j < slabs.count(); j++) largest = std::max(largest, slabs.begin(j + 1) - slabs.begin(j));
-            const detail::ScratchBuffer scratch(largest);
-            const int outer = dims - 3;  // the outermost spatial dim of the input views
-            for (int64_t j = 0; j < slabs.count(); j++) {
-                const int64_t begin = slabs.begin(j), end = slabs.begin(j + 1);
-                if (end == begin) continue;  // an empty range: the scan found no index for it
-                detail::HalideView in_slab = in_chunk, idx_slab = idx_chunk, out_slab;
-                const int64_t first = j * slabs.group, slices = std::min(slabs.group, slabs.in_slices - first);
-                for (detail::HalideView *v : {&in_slab, &idx_slab}) {
-                    v->buffer.dim = v->dims;
-                    v->crop(outer, first, slices);
-                }
-                scratch_view(scratch.data(), begin, end - begin, n, c0, 1, &out_slab);
-                const Status s = run(in_slab, idx_slab, out_slab);
-                if (!s.ok()) return s;
-                detail::stream_copy(dst + begin, scratch.data(), end - begin);
+        const bool channels_last = detail::channels_dense(output, 1);
+        const int dims = rank == 5 ? 5 : 4;
+        detail::HalideView in, idx, out;
+        unpool_views(input, indices, output, plane, &in, &idx, &out);
+        using Kernel = int (*)(const void *, halide_buffer_t *, halide_buffer_t *, int32_t, halide_buffer_t *);
+        const Kernel kernel = dims == 4 ? (channels_last ? hup_max_unpool_r2_channels_last : hup_max_unpool_r2_planar)
+                                        : (channels_last ? hup_max_unpool_r3_channels_last : hup_max_unpool_r3_planar);
+        auto run = [&](detail::HalideView &in_v, detail::HalideView &idx_v, detail::HalideView &out_v) {
+            return detail::run_pipeline("max_unpool", [&](void *user_context) {
+                return kernel(user_context, &in_v.buffer, &idx_v.buffer, (int32_t)plane, &out_v.buffer);
+            });
+        };
+        if (channels_last || out_strides[rank - 1] != 1) return run(in, idx, out);
+        // Planar, contiguous planes: each task unpools a few planes while they stay in the cache
+        // (the zero fill, then the scatter into it). Streamed, through a scratch buffer copied
+        // out with non-temporal stores, so that the output's lines are not read before being
+        // overwritten; otherwise in place.
+        return detail::for_channel_chunks(sizes[0], sizes[1], kUnpoolChunkFloats / plane, [&](int64_t n, int64_t c0, int64_t count) {
+            detail::HalideView in_chunk = in, idx_chunk = idx, out_chunk = out;
+            in_chunk.crop_planes(n, c0, count);
+            idx_chunk.crop_planes(n, c0, count);
+            if (!stream) {
+                out_chunk.crop_planes(n, c0, count);
+                return run(in_chunk, idx_chunk, out_chunk);
             }
-            return Status::Ok();
-        }
-        return through_scratch(dst, out_strides[1], plane, count, [&](float *scratch) {
-            scratch_view(scratch, 0, plane, n, c0, count, &out_chunk);
-            return run(in_chunk, idx_chunk, out_chunk);
+            float *dst = static_cast<float *>(output.data) + n * out_strides[0] + c0 * out_strides[1];
+            // Scratch per task (from the pool), not per thread: a thread waiting inside the
+            // pipeline's parallel loop may run another chunk meanwhile. Uninitialised: the kernel
+            // fills it.
+            if (!in_slabs.empty() && in_slabs[n * sizes[1] + c0]) {  // a large plane (count is 1), in slabs
+                int64_t largest = 0;
+                for (int64_t j = 0; j < slabs.count(); j++) largest = std::max(largest, slabs.begin(j + 1) - slabs.begin(j));
+                const detail::ScratchBuffer scratch(largest);
+                const int outer = dims - 3;  // the outermost spatial dim of the input views
+                for (int64_t j = 0; j < slabs.count(); j++) {
+                    const int64_t begin = slabs.begin(j), end = slabs.begin(j + 1);
+                    if (end == begin) continue;  // an empty range: the scan found no index for it
+                    detail::HalideView in_slab = in_chunk, idx_slab = idx_chunk, out_slab;
+                    const int64_t first = j * slabs.group, slices = std::min(slabs.group, slabs.in_slices - first);
+                    for (detail::HalideView *v : {&in_slab, &idx_slab}) {
+                        v->buffer.dim = v->dims;
+                        v->crop(outer, first, slices);
+                    }
+                    scratch_view(scratch.data(), begin, end - begin, n, c0, 1, &out_slab);
+                    const Status s = run(in_slab, idx_slab, out_slab);
+                    if (!s.ok()) return s;
+                    detail::stream_copy(dst + begin, scratch.data(), end - begin);
+                }
+                return Status::Ok();
+            }
+            return through_scratch(dst, out_strides[1], plane, count, [&](float *scratch) {
+                scratch_view(scratch, 0, plane, n, c0, count, &out_chunk);
+                return run(in_chunk, idx_chunk, out_chunk);
+            });
         });
     });
 }

@@ -30,6 +30,33 @@ namespace detail {
 
 int64_t streaming_bytes = int64_t(32) << 20;
 
+StreamingMode streaming_mode = [] {
+    const char *env = std::getenv("HUP_STREAMING");
+    const std::string mode = env ? env : "";
+    return mode == "always" ? StreamingMode::Always : mode == "never" ? StreamingMode::Never : StreamingMode::Auto;
+}();
+
+Status StreamingChoice::run(int64_t bytes, const std::function<Status(bool streamed)> &run) {
+    if (bytes < streaming_bytes || streaming_mode == StreamingMode::Never) return run(false);
+    if (streaming_mode == StreamingMode::Always) return run(true);
+    bool streamed, trial;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        trial = trials_[0] < kStreamingTrials || trials_[1] < kStreamingTrials;
+        streamed = trial ? trials_[1] <= trials_[0] : fastest_[1] < fastest_[0];  // trials alternate, streamed first
+        if (trial) trials_[streamed]++;
+    }
+    if (!trial) return run(streamed);
+    const auto start = std::chrono::steady_clock::now();
+    const Status status = run(streamed);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (status.ok()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        fastest_[streamed] = std::min(fastest_[streamed], seconds / (double)bytes);
+    }
+    return status;
+}
+
 std::string shape_string(const std::vector<int64_t> &sizes) {
     std::ostringstream s;
     s << "[";

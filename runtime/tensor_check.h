@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -119,6 +120,52 @@ ByteSpan box_span(const halide_buffer_t &buffer, const int64_t *lo, const int64_
 // Outputs of at least this many bytes leave the caches: worth streaming. A variable so that
 // tests can send small problems down the streaming paths.
 extern int64_t streaming_bytes;
+
+// Whether an output past streaming_bytes is written in place, or a chunk at a time through a
+// cached scratch and non-temporal stores (run_streamed). Which is faster depends on the
+// memory behind the cores, and the hosts this library runs on differ: on one 2-core EPYC VM
+// a core's non-temporal stores reached 22.6 of the memory's 25.9 GB/s and streaming paid
+// (8x32x256x256 x2 bilinear 15.1 -> 12.7 ms); on another, one core's reached 22 GB/s of the
+// two cores' 75-95, two cores' plain stores 55, and writing in place was 1.3-2x faster
+// (x2 nearest 18 -> 7 ms, 3-D max_unpool 9.4 -> 4.6-5.7). So by default (Auto) each call site
+// times its first calls both ways (kStreamingTrials each, alternately) and then keeps the
+// faster per byte. The environment variable HUP_STREAMING=always|never|auto sets the mode;
+// tests set it to send small problems down either path.
+enum class StreamingMode { Auto, Always, Never };
+extern StreamingMode streaming_mode;
+constexpr int kStreamingTrials = 3;
+
+// One call site's choice between the two ways (thread-safe; lives as long as the process).
+class StreamingChoice {
+public:
+    // Runs run(streamed) for an output of `bytes`: in place below streaming_bytes, else as
+    // the mode or the trials so far say; times the trials.
+    Status run(int64_t bytes, const std::function<Status(bool streamed)> &run);
+
+private:
+    std::mutex mutex_;
+    int trials_[2] = {0, 0};                 // [in place, streamed]
+    double fastest_[2] = {1e30, 1e30};       // seconds per byte, the fastest trial of each way
+};
+
+// Sets streaming_bytes and streaming_mode for its lifetime (tests: small problems down a path).
+class StreamingOverride {
+public:
+    StreamingOverride(int64_t bytes, StreamingMode mode) {
+        streaming_bytes = bytes;
+        streaming_mode = mode;
+    }
+    ~StreamingOverride() {
+        streaming_bytes = saved_bytes_;
+        streaming_mode = saved_mode_;
+    }
+    StreamingOverride(const StreamingOverride &) = delete;
+    StreamingOverride &operator=(const StreamingOverride &) = delete;
+
+private:
+    const int64_t saved_bytes_ = streaming_bytes;
+    const StreamingMode saved_mode_ = streaming_mode;
+};
 
 // Runs body(0) .. body(count - 1) in parallel on Halide's thread pool; returns the first failure.
 Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body);

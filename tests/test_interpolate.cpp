@@ -8,7 +8,7 @@
 
 #include "HalideRuntime.h"
 #include "target_dispatch.h"
-#include "tensor_check.h"  // detail::streaming_bytes
+#include "tensor_check.h"  // detail::StreamingOverride
 #include "torch_oracle.h"
 
 namespace F = torch::nn::functional;
@@ -333,8 +333,7 @@ void check_scaled_cases(const std::vector<ScaledCase> &cases) {
 TEST(InterpolateStreamed, ChunksMatchTorch) {
     hup_test::silence_torch_warnings();
     torch::manual_seed(11);
-    const int64_t saved = hup::detail::streaming_bytes;
-    hup::detail::streaming_bytes = 0;
+    const hup::detail::StreamingOverride streamed(0, hup::detail::StreamingMode::Always);
     const std::vector<ScaledCase> cases = {
         {InterpolateMode::Bilinear, {2, 3, 150, 171}, {2.0}},       // 300 x 342 planes: cut along rows
         {InterpolateMode::Nearest, {1, 2, 151, 170}, {2.0}},
@@ -348,7 +347,6 @@ TEST(InterpolateStreamed, ChunksMatchTorch) {
         {InterpolateMode::Trilinear, {1, 4, 20, 30, 41}, {2.0}},    // cut along D
         {InterpolateMode::Trilinear, {1, 2, 3, 200, 201}, {1.5}}};  // a slice > a chunk: cut along H
     check_scaled_cases(cases);
-    hup::detail::streaming_bytes = saved;
 }
 
 // The narrower objects of every multi-target variant (tests/target_dispatch.h): the AVX2

@@ -10,7 +10,7 @@
 #include <tuple>
 
 #include "inverse_oracle.h"
-#include "tensor_check.h"  // detail::streaming_bytes
+#include "tensor_check.h"  // detail::StreamingOverride
 
 using hup::MaxPoolOptions;
 using hup::MaxUnpoolOptions;
@@ -1092,9 +1092,10 @@ TEST(MaxUnpoolRandom, FixedSeedCases) {
 }
 
 // hup::torch::max_unpool(input, indices, options) allocates in the input's memory format.
-// Outputs of 32 MiB or more take the runtime's streaming path (planes produced in a cache-
-// sized scratch and copied out with non-temporal stores); smaller ones the plain copy. Both,
-// with indices from a pool and with non-local ones, against libtorch, bit-exact.
+// Outputs of 32 MiB or more may take the runtime's streaming path (planes produced in a cache-
+// sized scratch and copied out with non-temporal stores) or be written in place, whichever
+// detail::StreamingChoice measures faster; smaller ones are written in place. Both ways, with
+// indices from a pool and with non-local ones, against libtorch, bit-exact.
 TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(760);
@@ -1104,10 +1105,13 @@ TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
     o.kernel_size = {2};
     const at::Tensor x = torch::rand({2, 65, 256, 256});  // 32.5 MiB
     const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
-    EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)));
     // Indices spread over the whole plane (not from a pool).
     const at::Tensor spread = torch::randint(0, 256 * 256, ti.sizes(), at::kLong);
-    EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)));
+    for (auto mode : {hup::detail::StreamingMode::Always, hup::detail::StreamingMode::Never}) {
+        const hup::detail::StreamingOverride path(hup::detail::streaming_bytes, mode);
+        EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)));
+        EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, spread, o), hup::torch::reference_max_unpool(tv, spread, o)));
+    }
 }
 
 // Planar 2-D and 3-D unpooling with kernel 2, stride 2, no padding and the default output size
@@ -1118,14 +1122,14 @@ TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
 TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(780);
-    const int64_t saved = hup::detail::streaming_bytes;
     MaxPoolOptions po;
     po.kernel_size = {2};
     MaxUnpoolOptions o;
     o.kernel_size = {2};
     int compared = 0;
-    for (int64_t streaming : {saved, int64_t(0)}) {
-        hup::detail::streaming_bytes = streaming;
+    for (bool streaming : {false, true}) {
+        const hup::detail::StreamingOverride path(0, streaming ? hup::detail::StreamingMode::Always
+                                                               : hup::detail::StreamingMode::Never);
         // Even sizes: max_pool's indices are flat in its input's plane, which the default
         // output size matches only then (odd sizes unpool to the input's size: not the gather).
         for (const std::vector<int64_t> &in :
@@ -1168,7 +1172,6 @@ TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
             compared++;
         }
     }
-    hup::detail::streaming_bytes = saved;
     EXPECT_EQ(compared, 18);
 }
 
@@ -1193,8 +1196,7 @@ static std::pair<MaxPoolOptions, MaxUnpoolOptions> round_trip_options(const std:
 TEST(PoolStreaming, SmallProblemsMatchTorch) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(770);
-    const int64_t saved = hup::detail::streaming_bytes;
-    hup::detail::streaming_bytes = 0;
+    const hup::detail::StreamingOverride streamed(0, hup::detail::StreamingMode::Always);
     for (const std::vector<int64_t> &in : {std::vector<int64_t>{2, 3, 9, 10}, {1, 5, 4, 6, 7}, {2, 4, 11}, {1, 3, 40, 37}}) {
         for (const auto &[k, stride, pad] : {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {3, 2, 1}, {3, 1, 1}}) {
             const auto [po, o] = round_trip_options(in, k, stride, pad);
@@ -1208,7 +1210,6 @@ TEST(PoolStreaming, SmallProblemsMatchTorch) {
             EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)));
         }
     }
-    hup::detail::streaming_bytes = saved;
 }
 
 // Planes larger than a task's cache-sized chunk go through the streaming path in slabs of
@@ -1218,8 +1219,7 @@ TEST(PoolStreaming, SmallProblemsMatchTorch) {
 TEST(PoolStreaming, LargePlanesInSlabs) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(771);
-    const int64_t saved = hup::detail::streaming_bytes;
-    hup::detail::streaming_bytes = 0;
+    const hup::detail::StreamingOverride streamed(0, hup::detail::StreamingMode::Always);
     for (const std::vector<int64_t> &in : {std::vector<int64_t>{1, 2, 300, 260}, {2, 1, 8, 96, 97}, {1, 2, 5, 120, 130}}) {
         for (const auto &[k, stride, pad] :
              {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {2, 2, 1}, {3, 3, 1}, {3, 2, 1}, {1, 2, 0}}) {
@@ -1251,7 +1251,6 @@ TEST(PoolStreaming, LargePlanesInSlabs) {
             EXPECT_TRUE(out.eq(7.0f).all().item<bool>()) << what << ": output written";
         }
     }
-    hup::detail::streaming_bytes = saved;
 }
 
 TEST(MaxUnpoolTorchAdaptor, Allocates) {

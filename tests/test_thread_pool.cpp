@@ -2,7 +2,8 @@
 // thread starts on its own contiguous range of tasks and then helps with the others', so every
 // task must still run exactly once, whatever the thread and task counts, nested or not, with
 // loops back to back (helpers still spinning) or apart (helpers asleep), from several calling
-// threads at once, and a failing task's code must come back.
+// threads at once, and a failing task's code must come back. Also the runtime's choice between
+// streaming large outputs and writing them in place.
 #include <gtest/gtest.h>
 
 #include <HalideRuntime.h>
@@ -101,5 +102,62 @@ TEST_P(ThreadPool, FailuresComeBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, ThreadPool, ::testing::Values(1, 2, 3, 5));
+
+// detail::StreamingChoice: outputs below streaming_bytes are written in place and not timed;
+// larger ones alternate the two ways (streamed first) for kStreamingTrials calls each, then
+// keep the faster per byte; a failing trial counts but is not timed; the modes override.
+std::vector<bool> ways_taken(hup::detail::StreamingChoice &choice, int calls, int64_t bytes,
+                             std::chrono::microseconds streamed_cost, std::chrono::microseconds in_place_cost,
+                             bool fail_streamed = false) {
+    std::vector<bool> ways;
+    for (int i = 0; i < calls; i++) {
+        const hup::Status s = choice.run(bytes, [&](bool streamed) {
+            ways.push_back(streamed);
+            std::this_thread::sleep_for(streamed ? streamed_cost : in_place_cost);
+            return streamed && fail_streamed ? hup::Status(hup::StatusCode::RuntimeError, "no") : hup::Status::Ok();
+        });
+        EXPECT_EQ(s.ok(), !(ways.back() && fail_streamed));
+    }
+    return ways;
+}
+
+TEST(StreamingChoice, TimesBothWaysThenKeepsTheFaster) {
+    using std::chrono::microseconds;
+    const hup::detail::StreamingOverride auto_mode(1000, hup::detail::StreamingMode::Auto);
+    const int trials = 2 * hup::detail::kStreamingTrials;
+    std::vector<bool> alternate;
+    for (int i = 0; i < trials; i++) alternate.push_back(i % 2 == 0);
+    {
+        hup::detail::StreamingChoice choice;
+        EXPECT_EQ(ways_taken(choice, 3, 999, microseconds(0), microseconds(0)), std::vector<bool>(3, false));
+        std::vector<bool> expect = alternate;
+        expect.insert(expect.end(), 3, false);  // in place was faster
+        EXPECT_EQ(ways_taken(choice, trials + 3, 4000, microseconds(3000), microseconds(0)), expect);
+    }
+    {
+        hup::detail::StreamingChoice choice;
+        std::vector<bool> expect = alternate;
+        expect.insert(expect.end(), 3, true);  // streamed was faster
+        EXPECT_EQ(ways_taken(choice, trials + 3, 4000, microseconds(0), microseconds(3000)), expect);
+    }
+    {
+        hup::detail::StreamingChoice choice;  // streaming fails: in place is kept
+        std::vector<bool> expect = alternate;
+        expect.insert(expect.end(), 2, false);
+        EXPECT_EQ(ways_taken(choice, trials + 2, 4000, microseconds(0), microseconds(1000), true), expect);
+    }
+    hup::detail::StreamingChoice choice;
+    {
+        const hup::detail::StreamingOverride always(1000, hup::detail::StreamingMode::Always);
+        EXPECT_EQ(ways_taken(choice, 2, 4000, microseconds(0), microseconds(0)), std::vector<bool>(2, true));
+        EXPECT_EQ(ways_taken(choice, 2, 999, microseconds(0), microseconds(0)), std::vector<bool>(2, false));
+    }
+    {
+        const hup::detail::StreamingOverride never(1000, hup::detail::StreamingMode::Never);
+        EXPECT_EQ(ways_taken(choice, 2, 4000, microseconds(0), microseconds(0)), std::vector<bool>(2, false));
+    }
+    // The overrides timed nothing: the trials start now.
+    EXPECT_EQ(ways_taken(choice, 2, 4000, microseconds(0), microseconds(0)), std::vector<bool>({true, false}));
+}
 
 }  // namespace
