@@ -6,10 +6,30 @@
 // bench/report.py turns the JSON into tables.
 #include <torch/version.h>
 
+#include <fstream>
 #include <string>
 
 #include "bench_common.h"
 #include "hup/hup.h"
+
+namespace {
+
+// "<model name>, family F model M" from /proc/cpuinfo: the VM's CPU changes from one machine to
+// the next (Zen 4 is family 25, Zen 5 family 26, with twice the AVX-512 FMA rate), and runs on
+// different CPUs must not be compared as if they were one.
+std::string cpu_model() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line, name = "?", family = "?", model = "?";
+    auto value = [&] { return line.substr(line.find(':') + 2); };
+    while (std::getline(cpuinfo, line) && line.find(':') != std::string::npos && !line.empty()) {
+        if (line.rfind("model name", 0) == 0) name = value();
+        else if (line.rfind("cpu family", 0) == 0) family = value();
+        else if (line.rfind("model\t", 0) == 0) model = value();
+    }
+    return name + ", family " + family + " model " + model;
+}
+
+}  // namespace
 
 int main(int argc, char **argv) {
     using hup_bench::kThreads;
@@ -20,6 +40,7 @@ int main(int argc, char **argv) {
 
     const dnnl_version_t *dnnl = dnnl::version();
     benchmark::AddCustomContext("threads_per_library", std::to_string(kThreads));
+    benchmark::AddCustomContext("cpu", cpu_model());
     benchmark::AddCustomContext("libtorch", std::to_string(TORCH_VERSION_MAJOR) + "." +
                                                 std::to_string(TORCH_VERSION_MINOR) + "." +
                                                 std::to_string(TORCH_VERSION_PATCH));

@@ -350,7 +350,7 @@ def main():
     versions = ", ".join(f"{k} {context[k]}" for k in ("libtorch", "onednn", "opencv") if k in context)
     lines = [
         "# hup vs peers (float32)", "",
-        f"{context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs, "
+        f"{context.get('host_name', '?')}, {context.get('num_cpus', '?')} CPUs ({context.get('cpu', '?')}), "
         f"{context.get('threads_per_library', '?')} threads per library, {context.get('date', '')}; {versions}.",
         *(["CPU busy with other processes just before each phase (should be ~0%): "
            + ", ".join(f"{k} {v}%" for k, v in loads.items()) + "."] if loads else []),

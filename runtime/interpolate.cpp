@@ -348,8 +348,9 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
             [&](halide_buffer_t *chunk) { return run(chunk, rows_per_tile ? rows_per_tile : chunk->dim[spatial - 1].extent); },
             chunk_input, detail::StreamCopies::HalfTheThreads);
     };
-    if (!channel_blocks && out.data == output.data) {
-        status = streaming_choice(kernel).run(detail::element_count(output.sizes) * (int64_t)sizeof(float), write);
+    const int64_t output_bytes = detail::element_count(output.sizes) * (int64_t)sizeof(float);
+    if (!channel_blocks && out.data == output.data && output_bytes >= detail::streaming_bytes) {
+        status = streaming_choice(kernel).run(output_bytes, write);
     } else {
         status = write(false);
     }
