@@ -753,13 +753,9 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
     for (int d = 2; d < rank; d++) plane *= sizes[d];
     if (device != Device::Host) return max_unpool_on_gpu(device, input, indices, output, sizes, plane);
     if (unpool_by_windows(input, indices, output, options, sizes, &s)) return s;
-    // Outputs larger than the caches may go through a scratch copied out with non-temporal
-    // stores, where that measures faster (detail::StreamingChoice); the index check differs
-    // with the way (slabs), so it is part of what is timed.
-    static detail::StreamingChoice choice;
-    return choice.run(detail::element_count(sizes) * (int64_t)sizeof(float), [&](bool stream) -> Status {
-        const std::vector<int64_t> out_strides = detail::strides_of(output);
-        const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && detail::spatial_dims_nest(output);
+    const std::vector<int64_t> out_strides = detail::strides_of(output);
+    const bool planar_flat = !detail::channels_dense(output, 1) && out_strides[rank - 1] == 1 && detail::spatial_dims_nest(output);
+    auto unpool = [&](bool stream) -> Status {
         UnpoolSlabs slabs;
         if (stream && planar_flat && input.sizes[2] > 0) {
             Window w;
@@ -828,7 +824,14 @@ Status max_unpool(const TensorView &input, const TensorView &indices, const Tens
                 return run(in_chunk, idx_chunk, out_chunk);
             });
         });
-    });
+    };
+    // Planar planes larger than the caches may go through a scratch copied out with
+    // non-temporal stores, where that measures faster (detail::StreamingChoice; the index
+    // check differs with the way, slabs, so it is part of what is timed). Other layouts write
+    // in place either way: they stay out of the choice, whose trials would time one path twice.
+    if (!planar_flat) return unpool(false);
+    static detail::StreamingChoice choice;
+    return choice.run(detail::element_count(sizes) * (int64_t)sizeof(float), unpool);
 }
 
 }  // namespace hup
