@@ -105,7 +105,7 @@ public:
             schedule_max_pool_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, dims, best, in, out);
         } else {
             schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, stride_x,
-                                  first_inside_table, padded, best, in, out);
+                                  first_inside_table, padded, best, in, out, interior);
         }
     }
 };
