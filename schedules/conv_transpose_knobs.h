@@ -6,8 +6,11 @@
 namespace hup {
 
 // The runtime pads the packed weights' and bias's output channels (groups, for depthwise) to
-// a multiple of this; channel blocks (16, and 24 for short rows) must divide it.
-constexpr int kConvChannelPad = 48;
+// a multiple of this; every channel block a tile may take (8, 16, 24 for short rows, 32, 48)
+// must divide it, since tiles are computed whole. 96 rather than 48 admits blocks of 32: two
+// AVX-512 vectors of channels, which the Zen 5 tuning picked (schedules/tuned/). The padding
+// is storage only; tiles past the real channels are never run.
+constexpr int kConvChannelPad = 96;
 // Input-channel tiles (few output channels): the packed weights' input channels are padded to
 // a multiple of this, the widest vector (AVX-512's 16 floats), with zeros.
 constexpr int kConvInputChannelPad = 16;

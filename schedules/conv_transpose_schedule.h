@@ -154,7 +154,9 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     const Var blocked = channel_vectors ? x : co;
     int vec_tile, blocked_tile;
     if (channel_vectors) {
-        vec_tile = std::clamp(knobs.channel_block / lanes, 1, kConvChannelPad / lanes) * lanes;
+        // At most as many vectors as leave registers for two positions (a knob tuned for
+        // AVX-512's 16-float vectors applies to the narrower targets' objects too).
+        vec_tile = std::clamp(knobs.channel_block / lanes, 1, std::min(kConvChannelPad / lanes, (registers - 4) / 2)) * lanes;
         // AVX2: 2 vectors x 6 positions (12 accumulators). AVX-512: 1 vector x 8 positions,
         // enough accumulators for the FMAs' latency, and rows of 8, 16, 32 and 64 (a
         // generator's layers) fill them, where tiles of 12 would compute up to half padding.
