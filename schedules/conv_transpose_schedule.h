@@ -157,9 +157,10 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         // At most as many vectors as leave registers for two positions (a knob tuned for
         // AVX-512's 16-float vectors applies to the narrower targets' objects too).
         vec_tile = std::clamp(knobs.channel_block / lanes, 1, std::min(kConvChannelPad / lanes, (registers - 4) / 2)) * lanes;
-        // AVX2: 2 vectors x 6 positions (12 accumulators). AVX-512: 1 vector x 8 positions,
-        // enough accumulators for the FMAs' latency, and rows of 8, 16, 32 and 64 (a
-        // generator's layers) fill them, where tiles of 12 would compute up to half padding.
+        // The defaults: AVX2 2 vectors x 6 positions (12 accumulators); AVX-512 1 vector x 8
+        // positions, enough accumulators for the FMAs' latency, and rows of 8, 16, 32 and 64
+        // (a generator's layers) fill them, where tiles of 12 would compute up to half
+        // padding. The Zen 5's tuning (schedules/tuned/) gives AVX-512 2 vectors x 8.
         blocked_tile = knobs.position_block > 0 ? knobs.position_block
                                                 : std::min(lanes >= 16 ? 8 : 12, (registers - 4) / (vec_tile / lanes));
     } else {
@@ -332,7 +333,11 @@ inline void schedule_conv_transpose_listed(const Halide::Target &target, const C
                                            Halide::Func taps_in, Halide::Func conv, Halide::Func output) {
     using namespace Halide;
     const int lanes = target.natural_vector_size<float>();
-    const int channels = std::clamp(knobs.channel_block / lanes, 1, kConvChannelPad / lanes) * lanes;
+    // A block tuned for AVX-512 (32 registers) stays at 16 channels on the narrower targets,
+    // whose 16 registers the default's tiles already fill.
+    const bool wide = target.has_feature(Target::AVX512);
+    const int block = wide ? knobs.channel_block : std::min(knobs.channel_block, 16);
+    const int channels = std::clamp(block / lanes, 1, kConvChannelPad / lanes) * lanes;
     const int positions = knobs.listed_position_block;
     Stage scatter = output.update();
     RVar pos = listed.x, tile("tile"), pos_i("pos_i"), task("task"), tile_i("tile_i");
