@@ -34,6 +34,7 @@ public:
     GeneratorParam<int> task_rows{"task_rows", ConvTransposeCpuKnobs{}.task_rows};
     GeneratorParam<int> channel_tiles_per_task{"channel_tiles_per_task", ConvTransposeCpuKnobs{}.channel_tiles_per_task};
     GeneratorParam<int> narrow_channels{"narrow_channels", ConvTransposeCpuKnobs{}.narrow_channels};
+    GeneratorParam<int> position_tile_rows{"position_tile_rows", ConvTransposeCpuKnobs{}.position_tile_rows};
     GeneratorParam<int> wide_tile_rows{"wide_tile_rows", ConvTransposeCpuKnobs{}.wide_tile_rows};
     GeneratorParam<int> reduction_block{"reduction_block", ConvTransposeCpuKnobs{}.reduction_block};
     GeneratorParam<int> llvm_slp{"llvm_slp", ConvTransposeCpuKnobs{}.llvm_slp};
@@ -61,14 +62,15 @@ public:
         dims.push_back(n);
 
         // Zero outside the input's spatial extent, and past its last channel and (depthwise)
-        // group: the schedule computes whole vectors and tiles of them. Input-channel tiles
-        // read an input that the runtime has already bordered with zeros (channels_last, its
-        // channels padded, once for all the phases), so they read it as it is.
+        // group: the schedule computes whole vectors and tiles of them. Input-channel tiles and
+        // 2-D planar position tiles read an input that the runtime has already bordered with
+        // zeros (once for all the phases), so they read it as it is.
         Region inside(rank + 3, Range(Expr(), Expr()));
         for (int d = 0; d < rank; d++) inside[d] = Range(0, in.dim(d).extent());
         inside[rank] = Range(0, in.dim(rank).extent());
         if (depthwise) inside[rank + 1] = Range(0, in.dim(rank + 1).extent());
-        Func padded = tiling == Tiling::InputChannels ? Func(in) : BoundaryConditions::constant_exterior(in, 0.0f, inside);
+        Func padded = reads_bordered_input(rank, layout, tiling, depthwise) ? Func(in)
+                                                                            : BoundaryConditions::constant_exterior(in, 0.0f, inside);
 
         const Expr in_offset[] = {in_offset_x, in_offset_y, in_offset_z};
         const Expr tap_step[] = {tap_step_x, tap_step_y, tap_step_z};
@@ -102,6 +104,7 @@ public:
         knobs.task_rows = task_rows;
         knobs.channel_tiles_per_task = channel_tiles_per_task;
         knobs.narrow_channels = narrow_channels;
+        knobs.position_tile_rows = position_tile_rows;
         knobs.reduction_block = reduction_block;
         knobs.llvm_slp = llvm_slp;
         knobs.wide_tile_rows = wide_tile_rows;

@@ -198,6 +198,22 @@ Status conv_transpose_on_gpu(Device device, const TensorView &input, const Tenso
     });
 }
 
+// One row of the bordered planar input: `before` zeros, `count` floats read `stride` apart, and
+// `after` zeros. Inline loops: rows of a few dozen floats, where calls to libc's memset and
+// memcpy (which GCC makes of such loops unless told not to) would cost more than the copy.
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void bordered_row(float *dst, int64_t before,
+                                                                                const float *src, int64_t stride,
+                                                                                int64_t count, int64_t after) {
+    for (int64_t x = 0; x < before; x++) *dst++ = 0.0f;
+    if (stride == 1) {
+        for (int64_t x = 0; x < count; x++) dst[x] = src[x];
+    } else {
+        for (int64_t x = 0; x < count; x++) dst[x] = src[x * stride];
+    }
+    dst += count;
+    for (int64_t x = 0; x < after; x++) *dst++ = 0.0f;
+}
+
 // A 1-D host tensor over `values`, only ever read (C_out zeros stand in for a missing bias).
 TensorView host_vector(const std::vector<float> &values) {
     TensorView t;
@@ -239,8 +255,8 @@ struct ConvTransposePlan::Impl {
     bool listed_pays(const ConvTransposeShape &p, const std::vector<PhaseRuns> &runs) const;
     Status run_listed(const ConvTransposeShape &p, const std::vector<PhaseRuns> &runs, const TensorView &input,
                       const TensorView &output) const;
-    // Input-channel tiles' input: channels_last, bordered with zeros, channels padded (below).
-    Status bordered_input(const ConvTransposeShape &p, const TensorView &input,
+    // Input-channel and 2-D planar position tiles' input, bordered with zeros (below).
+    Status bordered_input(const ConvTransposeShape &p, const TensorView &input, bool planar,
                           std::unique_ptr<detail::ScratchBuffer> *storage, detail::HalideView *view) const;
 };
 
@@ -388,7 +404,8 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
     plan->pad_channels = plan->depthwise ? 1 : round_up(cog, kConvChannelPad);
     plan->pad_groups = plan->depthwise ? round_up(groups, kConvChannelPad) : groups;
     // Few output channels (fewer than a vector) in 2-D, on enough input channels that padding
-    // them to whole vectors costs at most a quarter more: tiles of input-channel vectors.
+    // them to whole vectors costs at most a quarter more: tiles of input-channel vectors for
+    // channels_last runs (planar ones read the same packing with position tiles).
     plan->input_channel_tiles = spatial == 2 && !plan->depthwise && cog < 8 &&
                                 round_up(cig, kConvInputChannelPad) * 4 <= cig * 5;
     plan->pad_in_channels = plan->input_channel_tiles ? round_up(cig, kConvInputChannelPad) : cig;
@@ -476,51 +493,75 @@ Status ConvTransposePlan::prepare(const TensorView &weight, const TensorView *bi
     return Status::Ok();
 }
 
-// Input-channel tiles read the input channels_last, from a copy made once per call: each image
-// (and group) bordered with zeros as far as any phase's taps reach outside it (along x, to the
-// end of a phase's last whole tile of positions), its channels padded with zeros to
-// pad_in_channels. The kernels then read it with no bounds to test and no copy of their own
-// (schedules/conv_transpose_schedule.h); per phase, their copies cost as much again as this
-// one. `view` is its Halide buffer, (x, y, channel, group, n), with the border at negative
-// coordinates.
-Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, const TensorView &input,
+// Input-channel tiles and 2-D planar position tiles read the input from a copy made once per
+// call: each image (and group) bordered with zeros as far as any phase's taps reach outside it
+// (and to the end of a phase's last whole tile), so that the kernels read it with no bounds to
+// test and no copy of their own (schedules/conv_transpose_schedule.h); per phase, their copies
+// cost as much again as this one. Input-channel tiles read it channels_last, channels padded
+// with zeros to pad_in_channels; position tiles planar. `view` is its Halide buffer,
+// (x, y, channel, group, n), with the border at negative coordinates.
+Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, const TensorView &input, bool planar,
                                                std::unique_ptr<detail::ScratchBuffer> *storage,
                                                detail::HalideView *view) const {
-    constexpr int spatial = 2;  // input-channel tiles are 2-D only: y, x
-    const int64_t groups = p.groups, channels = pad_in_channels;
+    constexpr int spatial = 2;  // y, x
+    const int64_t groups = p.groups, channels = planar ? cig : pad_in_channels;
+    // Tiles per dim (the largest a kernel may take; smaller ones divide them).
+    const int64_t tile[spatial] = {planar ? kPositionTileMaxRows : 1,
+                                   planar ? kPositionTileMaxPositions : kInputChannelTileMaxPositions};
     int64_t lo[spatial] = {0, 0}, hi[spatial] = {0, 0}, size[spatial];
     for (const Phase &phase : phases) {
         if (phase.tap_count == 0) continue;
         for (int d = 0; d < spatial; d++) {
             const detail::AxisGrid grid = detail::axis_grid(p.stride[d], p.padding[d], p.out[d], phase.axes[d]);
             if (grid.count == 0) continue;
-            // Grid point q reads q + in_offset - m * tap_step for taps m; x tiles run whole.
-            const int64_t last = grid.count - 1 + (d == spatial - 1 ? kInputChannelTileMaxPositions - 1 : 0);
+            // Grid point q reads q + in_offset - m * tap_step for taps m; tiles run whole.
+            const int64_t last = round_up(grid.count, tile[d]) - 1;
             const int64_t farthest_tap = -(phase.axes[d].taps - 1) * phase.axes[d].tap_step;
             lo[d] = std::max(lo[d], -(grid.in_offset + std::min<int64_t>(0, farthest_tap)));
             hi[d] = std::max(hi[d], last + grid.in_offset + std::max<int64_t>(0, farthest_tap) - (p.in[d] - 1));
         }
     }
     for (int d = 0; d < spatial; d++) size[d] = lo[d] + p.in[d] + hi[d];
-    const int64_t row = size[1] * channels, plane = size[0] * row, count = p.batch * groups * plane;
-    TensorView copy;  // the bordered copy's shape, dense: (n, group, y, x, channel)
+    // Strides of the copy, dense: (n, group, y, x, channel) or planar (n, group, channel, y, x).
+    const int64_t pixels = size[0] * size[1], plane = channels * pixels;
+    const int64_t x_stride = planar ? 1 : channels, y_stride = size[1] * x_stride, c_stride = planar ? pixels : 1;
+    TensorView copy;
     copy.sizes = {p.batch, groups, size[0], size[1], channels};
-    Status status = detail::check_halide_addressable(copy, "the input once bordered and its channels padded,");
+    Status status = detail::check_halide_addressable(copy, "the input once bordered,");
     if (!status.ok()) return status;
-    *storage = std::make_unique<detail::ScratchBuffer>(count);
+    *storage = std::make_unique<detail::ScratchBuffer>(p.batch * groups * plane);
     float *base = (*storage)->data();
     view->init(base, spatial + 3);
-    view->set(0, size[1], channels);
-    view->set(1, size[0], row);
-    view->set(2, channels, 1);
+    view->set(0, size[1], x_stride);
+    view->set(1, size[0], y_stride);
+    view->set(2, channels, c_stride);
     view->set(3, groups, plane);
     view->set(4, p.batch, groups * plane);
     view->dims[0].min = (int32_t)-lo[1];
     view->dims[1].min = (int32_t)-lo[0];
 
+    const std::vector<int64_t> in_strides = detail::strides_of(input);
+    const float *in = static_cast<const float *>(input.data);
+    if (planar) {  // each channel plane written once, in order: a task per 16 planes
+        constexpr int64_t kPlanesPerTask = 16;
+        const int64_t planes = p.batch * p.in_channels;
+        return detail::parallel_tasks((planes + kPlanesPerTask - 1) / kPlanesPerTask, [&](int64_t task) {
+            for (int64_t index = task * kPlanesPerTask; index < std::min(planes, (task + 1) * kPlanesPerTask); index++) {
+                const int64_t n = index / p.in_channels, c = index % p.in_channels;
+                float *line = base + index * pixels;
+                const float *from = in + n * in_strides[0] + c * in_strides[1];
+                line = std::fill_n(line, lo[0] * y_stride, 0.0f);
+                for (int64_t y = 0; y < p.in[0]; y++, line += y_stride) {
+                    bordered_row(line, lo[1], from + y * in_strides[2], in_strides[3], p.in[1], hi[1]);
+                }
+                std::fill_n(line, hi[0] * y_stride, 0.0f);
+            }
+            return Status::Ok();
+        });
+    }
     // Zeros where the input does not land: whole border rows, the border columns of the
     // others, and the padding channels of each pixel (a task per image and group).
-    const int64_t cig = this->cig;
+    const int64_t cig = this->cig, row = y_stride;
     status = detail::parallel_tasks(p.batch * groups, [&](int64_t image) {
         float *first = base + image * plane;
         std::fill(first, first + lo[0] * row, 0.0f);
@@ -535,13 +576,11 @@ Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, cons
         return Status::Ok();
     });
     // Then the input inside.
-    const std::vector<int64_t> in_strides = detail::strides_of(input);
     if (status.ok() && detail::unit_stride(input, 1)) {  // C-dense already: each pixel's channels copied as they are
-        const float *in = static_cast<const float *>(input.data);
         return detail::parallel_tasks(p.batch * p.in[0], [&](int64_t image_row) {
             const int64_t n = image_row / p.in[0], y = image_row % p.in[0];
             for (int64_t g = 0; g < groups; g++) {
-                float *line = base + (n * groups + g) * plane + (lo[0] + y) * row + lo[1] * channels;
+                float *line = base + (n * groups + g) * plane + (lo[0] + y) * y_stride + lo[1] * channels;
                 const float *from = in + n * in_strides[0] + g * cig + y * in_strides[2];
                 for (int64_t x = 0; x < p.in[1]; x++) std::copy_n(from + x * in_strides[3], cig, line + x * channels);
             }
@@ -554,9 +593,9 @@ Status ConvTransposePlan::Impl::bordered_input(const ConvTransposeShape &p, cons
         from.data = static_cast<float *>(input.data) + g * cig * in_strides[1];
         from.sizes[1] = cig;
         from.strides = in_strides;
-        to.data = base + g * plane + lo[0] * row + lo[1] * channels;
+        to.data = base + g * plane + lo[0] * y_stride + lo[1] * x_stride;
         to.sizes = from.sizes;
-        to.strides = {groups * plane, 1, row, channels};
+        to.strides = {groups * plane, c_stride, y_stride, x_stride};
         status = detail::relayout(from, to);
     }
     return status;
@@ -613,10 +652,15 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         }
     }
     using detail::ConvTransposeTiles;
-    ConvTransposeTiles tiles = plan.depthwise             ? ConvTransposeTiles::Depthwise
-                               : plan.input_channel_tiles ? ConvTransposeTiles::InputChannels
-                               : position_tiles           ? ConvTransposeTiles::Positions
-                                                          : ConvTransposeTiles::Channels;
+    // Few output channels, planar, 2-D: position tiles over a bordered planar copy of the input,
+    // where input-channel tiles would transpose it (they read it channels_last); the kernel
+    // reads the weights by their strides, whichever way the plan packed them.
+    const bool planar_positions = spatial == 2 && !channels_last && position_tiles && !plan.depthwise;
+    ConvTransposeTiles tiles = plan.depthwise                                   ? ConvTransposeTiles::Depthwise
+                               : plan.input_channel_tiles && !planar_positions ? ConvTransposeTiles::InputChannels
+                               : position_tiles                                 ? ConvTransposeTiles::Positions
+                                                                                : ConvTransposeTiles::Channels;
+    const bool input_channel_tiles = tiles == ConvTransposeTiles::InputChannels;
     if (tiles == ConvTransposeTiles::Channels && spatial == 2) {
         // Rows of 4 or 8 (a DCGAN's first layers) can fill tiles of 4 positions better than
         // the default ones. The cost of each tiling: the positions and channels its whole
@@ -633,7 +677,7 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
             tiles = short_cost <= short16_cost ? ConvTransposeTiles::Short : ConvTransposeTiles::Short16;
         }
     }
-    const bool kernel_channels_last = channels_last || plan.input_channel_tiles;  // the variant built for it
+    const bool kernel_channels_last = channels_last || input_channel_tiles;  // the variant built for it
     const detail::ConvTransposeKernel kernel = detail::find_conv_transpose_kernel(spatial, kernel_channels_last, tiles);
     if (!kernel) return Status(StatusCode::Unsupported, "no conv_transpose kernel for this rank and layout");
     static const char *const tile_names[] = {"channels", "short", "short16", "positions", "input_channels", "depthwise"};  // ConvTransposeTiles order
@@ -651,8 +695,8 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
     // Input: (spatial reversed..., channel within group, group, n).
     detail::HalideView in_buf;
     std::unique_ptr<detail::ScratchBuffer> bordered;
-    if (plan.input_channel_tiles) {
-        status = plan.bordered_input(p, input, &bordered, &in_buf);
+    if (input_channel_tiles || planar_positions) {
+        status = plan.bordered_input(p, input, planar_positions, &bordered, &in_buf);
         if (!status.ok()) return status;
     } else {
         in_buf.init(input.data, spatial + 3);
@@ -685,7 +729,8 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         w_buf.init(plan.packed.data() + phase.weight_offset, spatial + 3);
         int64_t stride = plan.depthwise ? plan.pad_groups : plan.pad_channels * plan.pad_in_channels;
         w_buf.set(0, plan.pad_channels, plan.input_channel_tiles ? plan.pad_in_channels : 1);
-        w_buf.set(1, plan.pad_in_channels, plan.input_channel_tiles ? 1 : plan.pad_channels);
+        // (Only input-channel tiles sum the padding input channels: the others' inputs lack them.)
+        w_buf.set(1, input_channel_tiles ? plan.pad_in_channels : cig, plan.input_channel_tiles ? 1 : plan.pad_channels);
         for (int i = 0; i < spatial; i++) {  // Halide tap dim i is PyTorch spatial dim spatial-1-i
             w_buf.set(2 + i, phase.axes[spatial - 1 - i].taps, stride);
             stride *= phase.axes[spatial - 1 - i].taps;

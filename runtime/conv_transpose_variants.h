@@ -17,7 +17,7 @@ using ConvTransposeKernel = int (*)(const void *user_context, halide_buffer_t *i
 // 24 channels x 4 positions (Short) or 16 x 4 (Short16, where 24-channel tiles would mostly
 // compute padding). With AVX-512's 16-float vectors: 16 x 8, and 16 x 4 x 2 rows for both
 // short tilings (they differ in their tasks' rows). Otherwise: position vectors x 3 output
-// channels (Positions); input-channel vectors, 4 positions x 3 output
+// channels (Positions; with AVX-512, 2 vectors x 4 rows in 2-D and 3-D); input-channel vectors, 4 positions x 3 output
 // channels of them (InputChannels, weights packed input-channel innermost); or one channel per
 // group (Depthwise).
 enum class ConvTransposeTiles { Channels, Short, Short16, Positions, InputChannels, Depthwise };

@@ -15,8 +15,12 @@ constexpr int kConvChannelPad = 96;
 // a multiple of this, the widest vector (AVX-512's 16 floats), with zeros.
 constexpr int kConvInputChannelPad = 16;
 // Input-channel tiles read past a phase's last position up to the end of its last tile, from
-// the border the runtime adds: tiles may span at most this many positions.
+// the border the runtime adds, which reaches a multiple of this: tiles' positions divide it.
 constexpr int kInputChannelTileMaxPositions = 8;
+
+// 2-D planar position tiles likewise: their positions and rows divide these.
+constexpr int kPositionTileMaxPositions = 32;
+constexpr int kPositionTileMaxRows = 4;
 
 struct ConvTransposeCpuKnobs {
     int channel_block = 16;  // channels_last: output channels per register tile (divides kConvChannelPad)
@@ -30,12 +34,20 @@ struct ConvTransposeCpuKnobs {
     int llvm_slp = 0;  // LLVM's SLP vectorizer (schedules/llvm_flags.h): off, it costs the tiles'
                        // inner loops address arithmetic (input-channel tiles keep it)
     int narrow_channels = 3;  // position-vector tiles: output channels per tile (<= kConvChannelPad)
+    // Position-vector tiles (2-D, 3-D): rows per tile; 0: 4 with 16-float vectors (AVX-512's
+    // 32 registers hold 3 channels x 2 vectors x 4 rows of sums), else 1.
+    int position_tile_rows = 0;
     // Listed positions (generators/conv_transpose_generator.cpp): positions per register tile
     // (with one vector of channel_block channels; the runtime pads its lists to this default,
     // so it is not for tuning), and position tiles per parallel task (one: a DCGAN's boxes are
     // a few tiles each, and bigger tasks left a thread idle).
     int listed_position_block = 8;
     int position_tiles_per_task = 1;
+
+    int position_rows(int lanes) const {
+        if (position_tile_rows > 0) return position_tile_rows;
+        return lanes >= 16 ? 4 : 1;
+    }
 
     // 1-D tiles: channel-vector tiles are a few positions, position-vector ones a few vectors.
     int rows(int spatial_rank, bool channel_vectors) const {

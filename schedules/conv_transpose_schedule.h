@@ -3,13 +3,13 @@
 // apps/conv_layer:
 //  1. The output is cut into register tiles: `channel_block` output channels (vectorised) x
 //     `position_block` positions (unrolled), or for few output channels `position_block`
-//     vectors of positions x 4 channels; depthwise variants tile groups (channels_last) or
-//     positions (planar) instead.
+//     vectors of positions (x `position_tile_rows` rows) x 3 channels; depthwise variants tile
+//     groups (channels_last) or positions (planar) instead.
 //  2. Each tile's sums live in registers: bias first, then the reduction over input channels
 //     (innermost: one broadcast and a few fused multiply-adds per channel) and over the taps.
 //  3. Parallel tasks are a channel tile x a strip of `task_rows` rows (position tiles in 1-D)
 //     x a group, over every image; per image a task first copies the input it reads,
-//     zero-padded, so that the inner loops never test bounds (input-channel tiles: the runtime
+//     zero-padded, so that the inner loops never test bounds (input-channel tiles and 2-D planar position tiles: the runtime
 //     borders the whole input with zeros once per call instead).
 // Tiles are computed whole (bound_extent): the runtime pads the weights' output channels to a
 // multiple of kConvChannelPad, and the zero padding covers positions past the edge, so tail
@@ -32,6 +32,15 @@ namespace hup {
 // What the register tile vectorises (a GeneratorParam: the loop structure differs).
 enum class Tiling { Channels, Positions, InputChannels };
 
+// Whether a variant reads an input that the runtime has bordered with zeros, once per call, as
+// far as every phase's taps and whole tiles reach (runtime/conv_transpose.cpp, bordered_input):
+// input-channel tiles (channels_last, channels padded) and 2-D planar position tiles. The
+// others copy what each task reads, zero-padded, per phase.
+inline bool reads_bordered_input(int rank, Layout layout, Tiling tiling, bool depthwise) {
+    return tiling == Tiling::InputChannels ||
+           (tiling == Tiling::Positions && layout == Layout::Planar && rank == 2 && !depthwise);
+}
+
 inline std::map<std::string, Tiling> tiling_names() {
     return {{"channels", Tiling::Channels}, {"positions", Tiling::Positions}, {"input_channels", Tiling::InputChannels}};
 }
@@ -48,7 +57,7 @@ inline std::map<std::string, Tiling> tiling_names() {
 // The runtime packs these weights input-channel innermost, with the input channels padded to
 // a multiple of the vector width (zeros), so the vectors need no tail. It hands over the input
 // channels_last with the same channel padding and a border of zeros wide enough for every
-// phase's taps and whole tiles (kInputChannelTileMaxPositions), made once per call: per phase
+// phase's taps and whole tiles (of positions dividing kInputChannelTileMaxPositions), made once per call: per phase
 // and task, a zero-padded copy would cost as much again as the bordered one (4 phases).
 inline void schedule_conv_transpose_input_channels(const Halide::Target &target, const ConvTransposeCpuKnobs &knobs,
                                                    const std::vector<Halide::Var> &dims, const Halide::RDom &r,
@@ -63,8 +72,8 @@ inline void schedule_conv_transpose_input_channels(const Halide::Target &target,
     // lanes, which 16-float vectors make twice as long for half as many products per sum.
     const int lanes = std::min(8, target.natural_vector_size<float>());
     const int positions = knobs.position_block > 0 ? knobs.position_block : 4;
-    _halide_user_assert(positions <= kInputChannelTileMaxPositions)
-        << "the runtime borders the input for tiles of at most kInputChannelTileMaxPositions positions";
+    _halide_user_assert(kInputChannelTileMaxPositions % positions == 0)
+        << "the runtime borders the input for tiles of positions that divide kInputChannelTileMaxPositions";
     const int channels = knobs.narrow_channels;
     in.dim(0).set_stride(Expr());
     in.dim(rank).set_stride(1);
@@ -168,11 +177,30 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         vec_tile = (knobs.position_block > 0 ? knobs.position_block : depthwise ? 3 : 4) * lanes;
         blocked_tile = depthwise ? 1 : knobs.narrow_channels;
     }
+    // Position tiles may span rows too (2-D and 3-D): each tap's weights then feed every row's
+    // vectors, and the tile has enough sums to hide the FMAs' latency with fewer vectors per
+    // row (a 32-wide grid fills 2 of AVX-512's vectors, not 4).
+    const int position_rows = position_vectors && !depthwise && rank > 1 ? knobs.position_rows(lanes) : 1;
+    if (position_rows > 1 && knobs.position_block <= 0) vec_tile = std::max(1, 8 / position_rows) * lanes;
+    const bool bordered = reads_bordered_input(rank, layout, tiling, depthwise);
+    if (bordered) {
+        _halide_user_assert(kPositionTileMaxPositions % vec_tile == 0 && kPositionTileMaxRows % position_rows == 0)
+            << "the runtime borders the input for tiles that divide kPositionTileMaxPositions x kPositionTileMaxRows";
+        in.dim(0).set_stride(1);          // the bordered copy is x-dense ...
+        weight.dim(0).set_stride(Expr());  // ... and the weights may be packed for input-channel tiles
+    }
 
     Var vec_o("vec_o"), vec_i("vec_i"), blk_o("blk_o"), blk_i("blk_i"), strip("strip"), row("row"), task("task");
+    Var rows_o("rows_o"), rows_i("rows_i");
     Func output = out;
     output.split(vec, vec_o, vec_i, vec_tile, TailStrategy::GuardWithIf);
     if (blocked_tile > 1) output.split(blocked, blk_o, blk_i, blocked_tile, TailStrategy::GuardWithIf);
+    // The loop dims outside the tile: a tile of rows leaves its outer loop for dims[1].
+    std::vector<Var> outer_dims = dims;
+    if (position_rows > 1) {
+        output.split(dims[1], rows_o, rows_i, position_rows, TailStrategy::GuardWithIf);
+        outer_dims[1] = rows_o;
+    }
     const Var pos_o = channel_vectors ? blk_o : vec_o;   // the tile loop over positions
     const Var chan_o = channel_vectors ? vec_o : blk_o;  // ... and over channels (or groups)
     const bool channel_tiles = channel_vectors || blocked_tile > 1;
@@ -191,21 +219,23 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     }
     std::vector<VarOrRVar> loops = {vec_i};
     if (blocked_tile > 1) loops.push_back(blk_i);
+    if (position_rows > 1) loops.push_back(rows_i);
     if (rank > 1) loops.push_back(pos_o);
-    for (int d = 1; d < rank; d++) loops.push_back(dims[d]);
+    for (int d = 1; d < rank; d++) loops.push_back(outer_dims[d]);
     if (rank == 1) loops.push_back(pos_o);
     if (channel_tiles) loops.push_back(chan_o);
     loops.push_back(n);
     for (const Var &v : batch_dims) loops.push_back(v);
     output.reorder(loops);
 
-    const Var rows_of = rank == 1 ? pos_o : dims[rank - 1];
+    const Var rows_of = rank == 1 ? pos_o : outer_dims[rank - 1];
     Var chan_task("chan_task"), chan_i("chan_i");
-    output.split(rows_of, strip, row, knobs.rows(rank, channel_vectors), TailStrategy::GuardWithIf);
+    const int task_rows = rank == 2 ? std::max(1, knobs.rows(rank, channel_vectors) / position_rows) : knobs.rows(rank, channel_vectors);
+    output.split(rows_of, strip, row, task_rows, TailStrategy::GuardWithIf);
     if (channel_tiles) {
         output.split(chan_o, chan_task, chan_i, knobs.channel_tiles_per_task, TailStrategy::GuardWithIf);
         std::vector<VarOrRVar> strip_loops;  // a task's loops from its rows out, innermost first
-        for (int d = 1; d + 1 < rank; d++) strip_loops.push_back(dims[d]);
+        for (int d = 1; d + 1 < rank; d++) strip_loops.push_back(outer_dims[d]);
         strip_loops.push_back(row);
         if (reduction_blocks) {  // every image within a channel tile: see the register tile
             strip_loops.push_back(n);
@@ -277,6 +307,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     } else {
         conv.compute_at(output, tile_loop).bound_extent(vec, vec_tile);
         if (blocked_tile > 1) conv.bound_extent(blocked, blocked_tile);
+        if (position_rows > 1) conv.bound_extent(dims[1], position_rows).unroll(dims[1]);
         conv.reorder_storage(vec, blocked).reorder(vec, blocked).vectorize(vec, lanes).unroll(vec);
         if (blocked_tile > 1) conv.unroll(blocked);
         // Channel vectors sum input channels innermost (broadcasts from consecutive addresses);
@@ -298,13 +329,25 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
             Var chunk("chunk"), lane("lane");
             update_loops[0] = lane;
             update_loops.insert(update_loops.begin() + 2, chunk);
+            if (position_rows > 1) update_loops.insert(update_loops.begin() + 3, dims[1]);
             conv.update().split(vec, chunk, lane, lanes).reorder(update_loops).vectorize(lane).unroll(blocked).unroll(chunk);
+            if (position_rows > 1) {
+                conv.update().unroll(dims[1]);
+                // 2 x 2 taps (kernel 4, stride 2: a generator's layers): the taps unrolled too,
+                // where loops of two would cost as much as their products; the rows' vectors
+                // then share their loads (row q at tap 1 reads what row q-1 reads at tap 0).
+                Expr two_by_two = weight.dim(2).extent() == 2;
+                for (int d = 1; d < rank; d++) two_by_two = two_by_two && weight.dim(2 + d).extent() == 2;
+                Stage taps = conv.update().specialize(two_by_two);
+                for (int i = 1; i < r.dimensions(); i++) taps.unroll(r[i]);
+            }
         }
     }
 
     // Each image's input for the task, zero-padded: channel-innermost for channel vectors (the
     // tile broadcasts one position's channels in turn, so they stream from consecutive
     // addresses; a planar input is transposed on the way), x-innermost for position vectors.
+    if (bordered) return;
     const std::vector<Var> args = padded.args();
     padded.compute_at(output, reduction_blocks ? fused : n);
     if (channel_vectors) {

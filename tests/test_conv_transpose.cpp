@@ -516,11 +516,15 @@ std::vector<Layer> typical_layers() {
         // more, neither a multiple of one, so the transposing copies' last blocks shift back.
         {{1, 20, 5, 18}, {20, 17, 2, 2}, 2, 0, 0, 1},
         {{1, 18, 2, 3, 17}, {18, 20, 2, 2, 2}, 2, 0, 0, 1},
-        // Output layers (few output channels, input-channel tiles): RGB; input channels
-        // padded to vectors (40 -> 48); grouped.
+        // Output layers (few output channels: input-channel tiles channels_last, position
+        // tiles over a bordered copy planar): RGB; input channels padded to vectors (40 -> 48);
+        // grouped; rows of 37 per phase (a second tile of 32 positions that overhangs, and 5
+        // rows: a tile of 4 rows that overhangs); output_padding (phases of unequal sizes).
         {{2, 64, 9, 7}, {64, 3, 4, 4}, 2, 1, 0, 1},
         {{1, 40, 5, 6}, {40, 5, 3, 3}, 1, 1, 0, 1},
-        {{2, 32, 6, 5}, {32, 3, 3, 3}, 2, 1, 1, 2}};
+        {{2, 32, 6, 5}, {32, 3, 3, 3}, 2, 1, 1, 2},
+        {{1, 16, 5, 37}, {16, 3, 4, 4}, 2, 1, 0, 1},
+        {{2, 6, 11, 9}, {6, 2, 4, 4}, 2, 1, 1, 1}};
 }
 
 // Each layer in both input layouts, against libtorch.

@@ -287,14 +287,27 @@ TEST(ConvTransposeErrors, BeyondHalideAddressing) {
 }
 
 TEST(ConvTransposeErrors, BorderedInputBeyondHalideAddressing) {
-    // Few output channels (input-channel tiles): the input fits Halide's 32-bit offsets, but
-    // the zero-bordered copy with its channels padded (13 -> 16) would not (1.75 against 2.16
-    // GB). Refused before the copy is made, so the fake sizes over small buffers are never read.
-    // A CPU path: device runs move the (fake-sized) tensors to the device first.
+    // Few output channels, channels_last (input-channel tiles): the input fits Halide's 32-bit
+    // offsets, but the zero-bordered copy with its channels padded (13 -> 16) would not (1.75
+    // against 2.16 GB). Refused before the copy is made, so the fake sizes over small buffers
+    // are never read. A CPU path: device runs move the (fake-sized) tensors to the device first.
     if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "the bordered copy is CPU-only";
     Problem p({1, 13, 4, 4}, {13, 3, 3, 3}, {1, 3, 4, 4});
     p.input.sizes = {1, 13, 5800, 5800};
+    p.input.strides = {13 * 5800 * 5800, 1, 13 * 5800, 13};
     p.output.sizes = {1, 3, 5800, 5800};
+    p.output.strides = {3 * 5800 * 5800, 1, 3 * 5800, 3};
+    expect_error(p, opts({1}, {1}), StatusCode::Unsupported, "once bordered");
+}
+
+TEST(ConvTransposeErrors, PlanarBorderedInputBeyondHalideAddressing) {
+    // Few output channels, planar (position tiles): a 23170 x 23170 plane fits Halide's 32-bit
+    // offsets by 87 KB, its bordered copy (a column and a row either side, and the last tile's
+    // reach) does not.
+    if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "the bordered copy is CPU-only";
+    Problem p({1, 1, 4, 4}, {1, 1, 3, 3}, {1, 1, 4, 4});
+    p.input.sizes = {1, 1, 23170, 23170};
+    p.output.sizes = {1, 1, 23170, 23170};
     expect_error(p, opts({1}, {1}), StatusCode::Unsupported, "once bordered");
 }
 
