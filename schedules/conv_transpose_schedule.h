@@ -9,8 +9,9 @@
 //     (innermost: one broadcast and a few fused multiply-adds per channel) and over the taps.
 //  3. Parallel tasks are a channel tile x a strip of `task_rows` rows (position tiles in 1-D)
 //     x a group, over every image; per image a task first copies the input it reads,
-//     zero-padded, so that the inner loops never test bounds (input-channel tiles and 2-D planar position tiles: the runtime
-//     borders the whole input with zeros once per call instead).
+//     zero-padded, so that the inner loops never test bounds (input-channel tiles and 2-D
+//     planar position tiles: the runtime borders the whole input with zeros once per call
+//     instead).
 // Tiles are computed whole (bound_extent): the runtime pads the weights' output channels to a
 // multiple of kConvChannelPad, and the zero padding covers positions past the edge, so tail
 // tiles read valid memory and only the output store is guarded.
@@ -57,8 +58,9 @@ inline std::map<std::string, Tiling> tiling_names() {
 // The runtime packs these weights input-channel innermost, with the input channels padded to
 // a multiple of the vector width (zeros), so the vectors need no tail. It hands over the input
 // channels_last with the same channel padding and a border of zeros wide enough for every
-// phase's taps and whole tiles (of positions dividing kInputChannelTileMaxPositions), made once per call: per phase
-// and task, a zero-padded copy would cost as much again as the bordered one (4 phases).
+// phase's taps and whole tiles (of positions dividing kInputChannelTileMaxPositions), made
+// once per call: per phase and task, a zero-padded copy would cost as much again as the
+// bordered one (4 phases).
 inline void schedule_conv_transpose_input_channels(const Halide::Target &target, const ConvTransposeCpuKnobs &knobs,
                                                    const std::vector<Halide::Var> &dims, const Halide::RDom &r,
                                                    Halide::Func conv,
@@ -184,6 +186,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     if (position_rows > 1 && knobs.position_block <= 0) vec_tile = std::max(1, 8 / position_rows) * lanes;
     const bool bordered = reads_bordered_input(rank, layout, tiling, depthwise);
     if (bordered) {
+        if (knobs.position_block <= 0) vec_tile = std::min(vec_tile, kPositionTileMaxPositions);
         _halide_user_assert(kPositionTileMaxPositions % vec_tile == 0 && kPositionTileMaxRows % position_rows == 0)
             << "the runtime borders the input for tiles that divide kPositionTileMaxPositions x kPositionTileMaxRows";
         in.dim(0).set_stride(1);          // the bordered copy is x-dense ...
@@ -230,7 +233,8 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
 
     const Var rows_of = rank == 1 ? pos_o : outer_dims[rank - 1];
     Var chan_task("chan_task"), chan_i("chan_i");
-    const int task_rows = rank == 2 ? std::max(1, knobs.rows(rank, channel_vectors) / position_rows) : knobs.rows(rank, channel_vectors);
+    // (2-D: the task's rows count in tiles of position_rows.)
+    const int task_rows = std::max(1, knobs.rows(rank, channel_vectors) / (rank == 2 ? position_rows : 1));
     output.split(rows_of, strip, row, task_rows, TailStrategy::GuardWithIf);
     if (channel_tiles) {
         output.split(chan_o, chan_task, chan_i, knobs.channel_tiles_per_task, TailStrategy::GuardWithIf);
