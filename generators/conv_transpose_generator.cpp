@@ -34,8 +34,7 @@ public:
     GeneratorParam<int> task_rows{"task_rows", ConvTransposeCpuKnobs{}.task_rows};
     GeneratorParam<int> channel_tiles_per_task{"channel_tiles_per_task", ConvTransposeCpuKnobs{}.channel_tiles_per_task};
     GeneratorParam<int> narrow_channels{"narrow_channels", ConvTransposeCpuKnobs{}.narrow_channels};
-    GeneratorParam<int> position_tile_rows{"position_tile_rows", ConvTransposeCpuKnobs{}.position_tile_rows};
-    GeneratorParam<int> wide_tile_rows{"wide_tile_rows", ConvTransposeCpuKnobs{}.wide_tile_rows};
+    GeneratorParam<int> tile_rows{"tile_rows", ConvTransposeCpuKnobs{}.tile_rows};
     GeneratorParam<int> reduction_block{"reduction_block", ConvTransposeCpuKnobs{}.reduction_block};
     GeneratorParam<int> llvm_slp{"llvm_slp", ConvTransposeCpuKnobs{}.llvm_slp};
 
@@ -104,10 +103,9 @@ public:
         knobs.task_rows = task_rows;
         knobs.channel_tiles_per_task = channel_tiles_per_task;
         knobs.narrow_channels = narrow_channels;
-        knobs.position_tile_rows = position_tile_rows;
         knobs.reduction_block = reduction_block;
         knobs.llvm_slp = llvm_slp;
-        knobs.wide_tile_rows = wide_tile_rows;
+        knobs.tile_rows = tile_rows;
         schedule_conv_transpose_cpu(get_target(), layout, tiling, depthwise, knobs, dims, r, padded, conv, in, weight, out);
     }
 };

@@ -27,16 +27,15 @@ struct ConvTransposeCpuKnobs {
     int position_block = 0;  // positions per register tile (planar: vectors); 0: fill the registers
     int task_rows = 0;       // output rows (slices, 1-D: tiles) per parallel task; 0: default
     int channel_tiles_per_task = 4;  // channel tiles a parallel task runs over one input copy
-    // Rows of positions per register tile with 16-float vectors (AVX-512), 2-D tiles summed in
-    // blocks: short rows' tiles of 4 positions and one vector of channels span 2 rows there.
-    int wide_tile_rows = 1;
+    // Rows per register tile (2-D; position tiles 3-D too); 0: the tiling's default. Position
+    // tiles: 4 with 16-float vectors (AVX-512's 32 registers hold 3 channels x 2 vectors x 4
+    // rows of sums), else 1. Channel tiles summed in blocks, with 16-float vectors only: 1
+    // (short rows' tiles of 4 positions and one vector of channels take 2).
+    int tile_rows = 0;
     int reduction_block = 0;  // channel tiles: input channels per block of the sum; 0: no blocks
     int llvm_slp = 0;  // LLVM's SLP vectorizer (schedules/llvm_flags.h): off, it costs the tiles'
                        // inner loops address arithmetic (input-channel tiles keep it)
     int narrow_channels = 3;  // position-vector tiles: output channels per tile (<= kConvChannelPad)
-    // Position-vector tiles (2-D, 3-D): rows per tile; 0: 4 with 16-float vectors (AVX-512's
-    // 32 registers hold 3 channels x 2 vectors x 4 rows of sums), else 1.
-    int position_tile_rows = 0;
     // Listed positions (generators/conv_transpose_generator.cpp): positions per register tile
     // (with one vector of channel_block channels; the runtime pads its lists to this default,
     // so it is not for tuning), and position tiles per parallel task (one: a DCGAN's boxes are
@@ -44,9 +43,9 @@ struct ConvTransposeCpuKnobs {
     int listed_position_block = 8;
     int position_tiles_per_task = 1;
 
-    int position_rows(int lanes) const {
-        if (position_tile_rows > 0) return position_tile_rows;
-        return lanes >= 16 ? 4 : 1;
+    int rows_per_tile(bool position_vectors, int lanes) const {
+        if (tile_rows > 0) return tile_rows;
+        return position_vectors && lanes >= 16 ? 4 : 1;
     }
 
     // 1-D tiles: channel-vector tiles are a few positions, position-vector ones a few vectors.

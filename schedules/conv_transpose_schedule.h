@@ -3,7 +3,7 @@
 // apps/conv_layer:
 //  1. The output is cut into register tiles: `channel_block` output channels (vectorised) x
 //     `position_block` positions (unrolled), or for few output channels `position_block`
-//     vectors of positions (x `position_tile_rows` rows) x 3 channels; depthwise variants tile
+//     vectors of positions (x `tile_rows` rows) x 3 channels; depthwise variants tile
 //     groups (channels_last) or positions (planar) instead.
 //  2. Each tile's sums live in registers: bias first, then the reduction over input channels
 //     (innermost: one broadcast and a few fused multiply-adds per channel) and over the taps.
@@ -182,7 +182,7 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
     // Position tiles may span rows too (2-D and 3-D): each tap's weights then feed every row's
     // vectors, and the tile has enough sums to hide the FMAs' latency with fewer vectors per
     // row (a 32-wide grid fills 2 of AVX-512's vectors, not 4).
-    const int position_rows = position_vectors && !depthwise && rank > 1 ? knobs.position_rows(lanes) : 1;
+    const int position_rows = position_vectors && !depthwise && rank > 1 ? knobs.rows_per_tile(true, lanes) : 1;
     if (position_rows > 1 && knobs.position_block <= 0) vec_tile = std::max(1, 8 / position_rows) * lanes;
     const bool bordered = reads_bordered_input(rank, layout, tiling, depthwise);
     if (bordered) {
@@ -281,9 +281,9 @@ inline void schedule_conv_transpose_cpu(const Halide::Target &target, Layout lay
         Func partial = conv.update().rfactor(ci_block, block);  // one block's sums
         conv.compute_at(output, chan_i).bound_extent(vec, vec_tile);
         conv.reorder_storage(vec, blocked).vectorize(vec, lanes).unroll(vec);
-        // With 16-float vectors, a tile of few positions may span `wide_tile_rows` rows (a
+        // With 16-float vectors, a tile of few positions may span `tile_rows` rows (a
         // 4 x 2 box of one vector of channels: 8 accumulators rather than 4).
-        const int tile_rows = rank == 2 && lanes >= 16 ? std::max(1, knobs.wide_tile_rows) : 1;
+        const int tile_rows = rank == 2 && lanes >= 16 ? knobs.rows_per_tile(false, lanes) : 1;
         std::vector<VarOrRVar> loops = {vec, pos_in};
         if (tile_rows > 1) loops.push_back(row_in);
         loops.push_back(pos_block);
