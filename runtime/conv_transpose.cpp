@@ -632,10 +632,13 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         // Costs a transposing copy of the output (and of the input, unless it is already C-dense).
         // (Computing the output in bands of rows, each into a 256 KB channels_last scratch that
         // its thread then transposed into the output, so that the scratch never left the
-        // cache, measured no faster: 1x64x128x128 -> 32 k4 s2 p1 3.29-3.52 against 3.36-3.49
-        // ms, 1x32x16x32x32 -> 16 k2 s2 1.10-1.15 against 0.97-1.11, interleaved rounds. The
-        // transposes themselves cost as much from the cache as from memory: 16 stores of a
-        // block go to 16 planes, and a hand-written AVX-512 transpose was no faster.)
+        // cache, measured no faster: 1x64x128x128 -> 32 k4 s2 p1 3.24-3.52 against 3.31-3.49
+        // ms, 1x32x16x32x32 -> 16 k2 s2 0.95-1.15 against 0.97-1.11, 7 interleaved rounds.
+        // The transposes cost nearly as much from the cache as from memory (each block's 16
+        // stores go to 16 planes, lines that miss L1), and a hand-written AVX-512 transpose was
+        // no faster than the relayout kernel. A lead not taken: the same transpose with
+        // non-temporal stores, alone on one thread, moved the 8 MB output in 0.45 ms against
+        // 0.92 with plain stores; Halide 14 cannot emit them.)
         std::unique_ptr<float[]> in_storage, out_storage;
         TensorView in_cl = input;
         if (!detail::unit_stride(input, 1)) {

@@ -41,10 +41,10 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
         store.tile(x, c, along, across, xi, ci, block, x_dense && !whole ? 2 * block : block, tail);
         std::vector<VarOrRVar> order = {x_dense ? xi : ci, x_dense ? ci : xi};
         // Tasks: a run of up to `task_blocks` blocks of one image (2-D, 3-D: in one block row
-        // of channels), every image's in one parallel loop. (Tasks of one block each, every thread reads every
-        // channel's plane a line here and there: 0.30 against 0.21 ms to channels_last on
-        // 1x64x128x128. Tasks of one row of a 16x64x32x32 input into a bordered copy, 2
-        // blocks each, took twice as long as the whole planes in 1-D.)
+        // of channels), every image's in one parallel loop. (Tasks of one block each, every
+        // thread reads every channel's plane a line here and there: 0.30 against 0.21 ms to
+        // channels_last on 1x64x128x128. Tasks of one row of a 16x64x32x32 input into a
+        // bordered copy, 2 blocks each, took twice as long as the whole planes in 1-D.)
         Var run("run"), task("task");
         if (rank == 1) {
             // (Shorter runs where an image has fewer than 8 whole ones: tasks for every thread.)
@@ -61,11 +61,12 @@ inline void schedule_relayout_cpu(const Halide::Target &target, const std::vecto
         }
         order.push_back(n);
         store.reorder(order).vectorize(x_dense ? xi : ci).unroll(x_dense ? ci : xi);
-        // (1-D: a task takes every block row of channels of its run, one after the other: the
-        // lines it reads or writes channels_last are then its own, where with one block row
-        // per task two threads shared each line's neighbourhood, and each one's prefetches
-        // fetched the other's half: 0.141-0.155 against 0.148-0.161 ms to and from
-        // 1x64x128x128 channels_last, 0.27-0.31 against 0.28-0.33 for 1x32x256x256.)
+        // (1-D: a task takes every block row of channels of its run, one after the other, so
+        // the channels_last lines it reads or writes are its own; with one block row per task
+        // the two threads worked on neighbouring halves of the same lines at once, which
+        // measured slower, likely through each core's prefetches of the other's half:
+        // 0.141-0.155 against 0.148-0.161 ms to and from 1x64x128x128 channels_last,
+        // 0.27-0.31 against 0.28-0.33 for 1x32x256x256.)
         if (rank == 1) {
             store.fuse(run, n, task).parallel(task);
         } else {
