@@ -636,9 +636,12 @@ Status ConvTransposePlan::run(const TensorView &input, const TensorView &output)
         // ms, 1x32x16x32x32 -> 16 k2 s2 0.95-1.15 against 0.97-1.11, 7 interleaved rounds.
         // The transposes cost nearly as much from the cache as from memory (each block's 16
         // stores go to 16 planes, lines that miss L1), and a hand-written AVX-512 transpose was
-        // no faster than the relayout kernel. A lead not taken: the same transpose with
-        // non-temporal stores, alone on one thread, moved the 8 MB output in 0.45 ms against
-        // 0.92 with plain stores; Halide 14 cannot emit them.)
+        // no faster than the relayout kernel. With non-temporal stores it moved the 8 MB output
+        // alone in 0.45 ms against 0.92 on one thread, but as this copy-out (AVX-512, planes
+        // of 16-float lines) it measured no faster in the call: 3.50-3.58 against 3.44-3.63
+        // ms, and the 3-D k2 s2 layer slower, 1.35-1.45 against 1.06-1.34 (4 interleaved
+        // rounds): a repeated call finds its output still in the VM's large L3, where plain
+        // stores land, likely.)
         std::unique_ptr<float[]> in_storage, out_storage;
         TensorView in_cl = input;
         if (!detail::unit_stride(input, 1)) {
