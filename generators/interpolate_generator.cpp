@@ -50,7 +50,9 @@ public:
     // 2-D planar, fixed taps: no intermediate at all; each output sums its taps x taps products
     // straight from the input (the W pass inlined into the H pass, ATen's order). Cheaper when
     // both dims shrink far past their taps: a separate pass would resample input lines that no
-    // output reads (the runtime's rule is in runtime/interpolate.cpp).
+    // output reads (the runtime's rule is in runtime/interpolate.cpp); and for 2x bilinear
+    // upsampling along W into outputs that leave the caches, whose stores then stream
+    // unhindered by an intermediate's (upsampled_x_sum).
     GeneratorParam<bool> direct{"direct", false};
     // Schedule knobs (see schedules/interpolate_schedule.h); autotuning overrides them.
     GeneratorParam<int> vector_lanes{"vector_lanes", 0};  // 0: the target's natural width
@@ -202,6 +204,37 @@ private:
         return d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
     }
 
+    // The direct variant's x pass for 2x upsampling (x_step_num 1, x_step_den 2, taps 2,
+    // x_offset -1: bilinear without align_corners), at output column o of row `at`: the taps at
+    // floor((o - 1) / 2) + k, weighted by the table's first period (the runtime takes this
+    // variant with the step only when x's weights repeat with period 2 from position 0).
+    // Written per phase of o, o = 2j + phase: the schedule fixes the output's first column at
+    // 0, so that every vector starts on phase 0, and Halide computes each phase on dense
+    // vectors of j, with one scalar weight per tap, and interleaves the two only when it
+    // stores: no intermediate at all. Only two taps can leave the input: phase 0's first at
+    // j = 0 and phase 1's second at j = W - 1. Just those two are clamped, and likely() lets
+    // Halide peel the row's first and last vectors off the loop, so that only those two loads
+    // of those two vectors gather (a clamp on every tap would make all eight of them gather,
+    // on every output row). Any other step or offset reads outside the input, which Halide's
+    // bounds check turns into an error.
+    Expr upsampled_x_sum(const Var &o, std::vector<Expr> at) {
+        const Expr last = in.dim(0).extent() - 1;
+        auto phase_sum = [&](int phase) {
+            const Expr first = o / 2 + (phase + x_offset) / 2;
+            Expr sum;
+            for (int k = 0; k < taps; k++) {
+                Expr column = first + k;
+                if (phase == 0 && k == 0) column = max(likely(column), 0);
+                if (phase == 1 && k == taps - 1) column = min(likely(column), last);
+                at[0] = column;
+                const Expr product = tap_weight(phase, k, 0) * in(at);
+                sum = sum.defined() ? sum + product : product;
+            }
+            return sum;
+        };
+        return select(o % 2 == 0, phase_sum(0), phase_sum(1));
+    }
+
     // One separable pass: `src` resampled along spatial dim `d`.
     Func resample_along(Func src, int d, const std::vector<Var> &dims) {
         const Var &o = dims[d];
@@ -220,6 +253,9 @@ private:
             Expr sum = tap_weight(o, 0, d) * tap_value(0);
             for (int k = 1; k < taps; k++) {
                 sum = sum + tap_weight(o, k, d) * tap_value(k);
+            }
+            if (d == 0 && direct) {
+                sum = select(x_step_num == 1 && x_step_den == 2, upsampled_x_sum(o, {dims.begin(), dims.end()}), sum);
             }
             dst(dims) = sum;
         } else {

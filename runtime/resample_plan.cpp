@@ -205,6 +205,34 @@ void find_x_step(AxisTaps *axis, int taps, int64_t in_size, ResamplePlan *plan) 
     }
 }
 
+// Whether, with an x step of period `den`, every position's weights can be those of the
+// middle period's position of the same phase: true where they already are, or where all of a
+// position's taps clamp to one input element and its weights sum alike (ATen's border
+// positions, such as 2x upsampling's first output, 1 * in[0] + 0 * in[1]: the taps of the
+// anchored window -1 and 0 both read in[0]). Rewrites those border weights when it is.
+bool make_x_weights_periodic(AxisTaps *axis, int taps, int den, int64_t in_size) {
+    const int64_t size = axis->size(), mid = size / 2 / den * den;
+    if (size < 2 * den) return false;
+    auto sum = [&](int64_t o) {
+        float total = 0.f;
+        for (int k = 0; k < taps; k++) total += axis->weights(o)[k];
+        return total;
+    };
+    for (int64_t o = 0; o < size; o++) {
+        const int64_t model = mid + o % den;
+        if (std::equal(axis->weights(o), axis->weights(o) + taps, axis->weights(model))) continue;
+        const int64_t element = std::clamp<int64_t>(axis->start[o], 0, in_size - 1);
+        for (int k = 1; k < taps; k++) {
+            if (std::clamp<int64_t>((int64_t)axis->start[o] + k, 0, in_size - 1) != element) return false;
+        }
+        if (sum(o) != sum(model)) return false;
+    }
+    for (int64_t o = 0; o < size; o++) {
+        std::copy(axis->weights(mid + o % den), axis->weights(mid + o % den) + taps, &axis->weight[o * axis->width]);
+    }
+    return true;
+}
+
 }  // namespace
 
 ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &axes, bool align_corners) {
@@ -264,6 +292,9 @@ ResamplePlan make_resample_plan(Resampling kind, const std::vector<AxisSpec> &ax
     const int taps = plan.variant_taps ? plan.variant_taps : max_count;
     plan.taps = taps;
     if (plan.variant_taps > 0) find_x_step(&all[0], taps, axes[0].in_size, &plan);
+    if (plan.x_step_den > 0) {
+        plan.x_weights_periodic = make_x_weights_periodic(&all[0], taps, plan.x_step_den, axes[0].in_size);
+    }
     // Slide x's border windows inside the input (unless an affine step anchors them), so that
     // kernels may read x taps without a clamp: run-time taps load each window densely (with
     // the weights stored tap-major), channel-block variants clamp only each window's start.

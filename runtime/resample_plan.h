@@ -36,6 +36,9 @@ struct ResamplePlan {
     // Axis 0's first tap as floor((x_step_num * o + x_offset) / x_step_den), when it is one
     // (x_step_den == 0 otherwise); tap_start and tap_weight are anchored on it then.
     int x_step_num = 0, x_step_den = 0, x_offset = 0;
+    // With an x step: whether axis 0's weights repeat with period x_step_den from position 0
+    // (border positions whose taps all read one element get the repeating weights).
+    bool x_weights_periodic = false;
     // Whether axis 0's windows all lie inside the input (with a run-time tap count, tap_weight
     // is then tap-major). tap_weight[axis][position][tap] sits at axis*taps*positions +
     // position*weight_position_stride + tap*weight_tap_stride.

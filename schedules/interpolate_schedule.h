@@ -24,7 +24,7 @@ namespace hup {
 
 // The run-time cases the schedule specialises on (see the generator's inputs).
 struct InterpolateCases {
-    std::vector<Halide::Expr> x_steps;  // fixed taps: the table, then each affine x step
+    std::vector<Halide::Expr> x_steps;  // fixed taps: the table, then each affine x step (x2 up, x2 down)
     Halide::Expr x_taps_dense;          // run-time taps: x windows in range, weights tap-major
     Halide::Expr weights_by_position;   // run-time taps: weights position-major
 };
@@ -105,7 +105,10 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
             .vectorize(vi)
             .unroll(vo);
     }
-    output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
+    // Direct variants split an upsampling x step's vectors by phase: twice the lanes keep
+    // each phase a whole vector, and a first column of 0 starts every vector on phase 0.
+    output.split(dense, vo, vi, direct ? 2 * lanes : lanes, TailStrategy::GuardWithIf).vectorize(vi);
+    if (direct) out.dim(0).set_min(0);
 
     // Nearest moves data only: straight from input to output, without an intermediate to store
     // and reload (channels_last: whole C-vectors; planar: one shuffle per output vector, which

@@ -349,6 +349,29 @@ TEST(InterpolateStreamed, ChunksMatchTorch) {
     check_scaled_cases(cases);
 }
 
+// Planar 2x bilinear upsampling along W into an output past detail::streaming_bytes runs the
+// direct variant with one phase per vector half and only the row ends clamped (the threshold
+// at 0 sends these small shapes there): rows shorter than a vector, odd widths, widths that
+// leave a vector tail, H scaled by other factors, and area's 2x windows, which the same
+// variant runs. The check covers every row's first and last columns, the clamped ones.
+void check_direct_upsampling() {
+    const hup::detail::StreamingOverride direct(0, hup::detail::StreamingMode::Never);
+    const std::vector<ScaledCase> cases = {
+        {InterpolateMode::Bilinear, {1, 1, 1, 1}, {2.0}},        {InterpolateMode::Bilinear, {1, 2, 2, 2}, {2.0}},
+        {InterpolateMode::Bilinear, {2, 3, 3, 7}, {2.0}},        {InterpolateMode::Bilinear, {1, 2, 5, 16}, {2.0}},
+        {InterpolateMode::Bilinear, {1, 3, 6, 17}, {2.0}},       {InterpolateMode::Bilinear, {2, 2, 9, 100}, {2.0}},
+        {InterpolateMode::Bilinear, {1, 1, 4, 250}, {2.0}},      {InterpolateMode::Bilinear, {1, 2, 7, 40}, {0.6, 2.0}},
+        {InterpolateMode::Bilinear, {1, 2, 3, 33}, {3.0, 2.0}},  {InterpolateMode::Area, {1, 3, 5, 37}, {2.0}},
+        {InterpolateMode::Area, {2, 1, 4, 64}, {1.0, 2.0}}};
+    check_scaled_cases(cases);
+}
+
+TEST(InterpolateUpsampling2x, DirectMatchesTorch) {
+    hup_test::silence_torch_warnings();
+    torch::manual_seed(13);
+    check_direct_upsampling();
+}
+
 // The narrower objects of every multi-target variant (tests/target_dispatch.h): the AVX2
 // ones, which run where AVX-512 is missing, and the SSE4.1 fallback.
 void check_without(Without without) {
@@ -367,6 +390,7 @@ void check_without(Without without) {
         {InterpolateMode::Bilinear, {1, 3, 50, 61}, {0.2}},        // the direct variant
         {InterpolateMode::Bilinear, {1, 40, 6, 9}, {2.0}}};        // channels_last: AVX2's shifted channel block
     check_scaled_cases(cases);
+    check_direct_upsampling();
     if (TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
 
