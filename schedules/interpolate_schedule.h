@@ -105,10 +105,14 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
             .vectorize(vi)
             .unroll(vo);
     }
-    // Direct variants split an upsampling x step's vectors by phase: twice the lanes keep
-    // each phase a whole vector, and a first column of 0 starts every vector on phase 0.
-    output.split(dense, vo, vi, direct ? 2 * lanes : lanes, TailStrategy::GuardWithIf).vectorize(vi);
-    if (direct) out.dim(0).set_min(0);
+    // Direct variants split 2x upsampling's vectors by phase (cases.x_steps[1]): twice the
+    // lanes keep each phase a whole vector, and a first column of 0 starts every vector on
+    // phase 0. (Their table case keeps one vector's lanes: its loads gather lane by lane.)
+    if (direct && taps > 0) {
+        output.specialize(cases.x_steps[1]).split(dense, vo, vi, 2 * lanes, TailStrategy::GuardWithIf).vectorize(vi);
+        out.dim(0).set_min(0);
+    }
+    output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
 
     // Nearest moves data only: straight from input to output, without an intermediate to store
     // and reload (channels_last: whole C-vectors; planar: one shuffle per output vector, which
