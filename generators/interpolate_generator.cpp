@@ -159,10 +159,11 @@ public:
             return;
         }
         // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
-        const std::vector<Expr> x_steps = {x_step_den == 0, x_step_num == 1 && x_step_den == 2,
-                                           x_step_num == 2 && x_step_den == 1};
+        const Expr upsampling = x_upsampling_2x();
+        const std::vector<Expr> x_steps = {x_step_den == 0, upsampling, x_step_num == 2 && x_step_den == 1};
         InterpolateCases cases;
         cases.x_steps = x_steps;
+        cases.x_upsampling_2x = upsampling;
         cases.x_taps_dense = x_taps_in_range != 0 && tap_weight.dim(1).stride() == 1;
         cases.weights_by_position = x_taps_in_range == 0 && tap_weight.dim(0).stride() == 1;
         const int x_pass = (int)(std::find(pass_dims.begin(), pass_dims.end(), 0) - pass_dims.begin());
@@ -203,6 +204,9 @@ private:
     Expr windows_in_range(int d) const {
         return d == 0 && taps == 0 ? x_taps_in_range != 0 : Internal::const_false();
     }
+
+    // The x step of exact 2x upsampling: first taps at floor((o + x_offset) / 2).
+    Expr x_upsampling_2x() const { return x_step_num == 1 && x_step_den == 2; }
 
     // The direct variant's x pass for 2x upsampling (x_step_num 1, x_step_den 2, taps 2,
     // x_offset -1: bilinear without align_corners), at output column o of row `at`: the taps at
@@ -255,7 +259,7 @@ private:
                 sum = sum + tap_weight(o, k, d) * tap_value(k);
             }
             if (d == 0 && direct) {
-                sum = select(x_step_num == 1 && x_step_den == 2, upsampled_x_sum(o, {dims.begin(), dims.end()}), sum);
+                sum = select(x_upsampling_2x(), upsampled_x_sum(o, {dims.begin(), dims.end()}), sum);
             }
             dst(dims) = sum;
         } else {

@@ -287,18 +287,16 @@ Status interpolate(const TensorView &input, const TensorView &output, const Inte
     // row ends, which gather, cost more than the two passes save (1x64x128x128 x2: 0.73-0.79
     // ms against 0.47).
     const int64_t output_bytes = detail::element_count(output.sizes) * (int64_t)sizeof(float);
-    const bool upsampling_x2 = output_bytes >= detail::streaming_bytes && !channels_last && spatial == 2 && taps == 2 &&
-                               tables.x_step_num == 1 &&
+    const bool upsampling_x2 = output_bytes >= detail::streaming_bytes && taps == 2 && tables.x_step_num == 1 &&
                                tables.x_step_den == 2 && tables.x_offset == -1 && tables.x_weights_periodic &&
-                               axes[0].out_size == 2 * axes[0].in_size &&
-                               detail::find_interpolate_kernel(taps, spatial, false, false, false, true);
-    const bool direct = upsampling_x2 ||
-                        (!channel_blocks && !channels_last && spatial == 2 && taps > 0 && tables.x_step_den == 0 &&
-                         tables.axis_taps[0] * axes[0].out_size < axes[0].in_size &&
-                         tables.axis_taps[1] * axes[1].out_size < axes[1].in_size &&
-                         4 * (tables.axis_taps[0] * axes[0].out_size) * (tables.axis_taps[1] * axes[1].out_size) <
-                             axes[0].in_size * axes[1].in_size &&
-                         detail::find_interpolate_kernel(taps, spatial, false, false, false, true));
+                               axes[0].out_size == 2 * axes[0].in_size;
+    const bool shrinks_past_taps = tables.x_step_den == 0 && !channel_blocks &&
+                                   tables.axis_taps[0] * axes[0].out_size < axes[0].in_size &&
+                                   tables.axis_taps[1] * axes[1].out_size < axes[1].in_size &&
+                                   4 * (tables.axis_taps[0] * axes[0].out_size) * (tables.axis_taps[1] * axes[1].out_size) <
+                                       axes[0].in_size * axes[1].in_size;
+    const bool direct = !channels_last && spatial == 2 && taps > 0 && (upsampling_x2 || shrinks_past_taps) &&
+                        detail::find_interpolate_kernel(taps, spatial, false, false, false, true);
     const bool y_first =
         !direct && (channel_blocks || (!channels_last && spatial == 2 && taps > 0 && axes[1].out_size < axes[1].in_size));
     const detail::InterpolateKernel kernel =

@@ -25,6 +25,7 @@ namespace hup {
 // The run-time cases the schedule specialises on (see the generator's inputs).
 struct InterpolateCases {
     std::vector<Halide::Expr> x_steps;  // fixed taps: the table, then each affine x step (x2 up, x2 down)
+    Halide::Expr x_upsampling_2x;       // the x2-up one of x_steps
     Halide::Expr x_taps_dense;          // run-time taps: x windows in range, weights tap-major
     Halide::Expr weights_by_position;   // run-time taps: weights position-major
 };
@@ -105,11 +106,11 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
             .vectorize(vi)
             .unroll(vo);
     }
-    // Direct variants split 2x upsampling's vectors by phase (cases.x_steps[1]): twice the
+    // Direct variants split 2x upsampling's vectors by phase: twice the
     // lanes keep each phase a whole vector, and a first column of 0 starts every vector on
     // phase 0. (Their table case keeps one vector's lanes: its loads gather lane by lane.)
     if (direct && taps > 0) {
-        output.specialize(cases.x_steps[1]).split(dense, vo, vi, 2 * lanes, TailStrategy::GuardWithIf).vectorize(vi);
+        output.specialize(cases.x_upsampling_2x).split(dense, vo, vi, 2 * lanes, TailStrategy::GuardWithIf).vectorize(vi);
         out.dim(0).set_min(0);
     }
     output.split(dense, vo, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
