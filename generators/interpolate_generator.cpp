@@ -159,7 +159,7 @@ public:
             return;
         }
         // The table case first; then the steps the runtime detects (runtime/resample_plan.cpp).
-        const Expr upsampling = x_upsampling_2x();
+        const Expr upsampling = direct ? direct_upsampling_2x() : x_upsampling_2x();
         const std::vector<Expr> x_steps = {x_step_den == 0, upsampling, x_step_num == 2 && x_step_den == 1};
         InterpolateCases cases;
         cases.x_steps = x_steps;
@@ -207,24 +207,28 @@ private:
 
     // The x step of exact 2x upsampling: first taps at floor((o + x_offset) / 2).
     Expr x_upsampling_2x() const { return x_step_num == 1 && x_step_den == 2; }
+    // The direct variant's 2x step, with bilinear's offset fixed (align_corners false), so
+    // that its row's first vector is known to be the only one whose first taps leave the
+    // input: Halide peels that one vector off each row, not a loop of them.
+    Expr direct_upsampling_2x() const { return x_upsampling_2x() && x_offset == -1; }
 
-    // The direct variant's x pass for 2x upsampling (x_step_num 1, x_step_den 2, taps 2,
-    // x_offset -1: bilinear without align_corners), at output column o of row `at`: the taps at
-    // floor((o - 1) / 2) + k, weighted by the table's first period (the runtime takes this
-    // variant with the step only when x's weights repeat with period 2 from position 0).
+    // The direct variant's x pass for 2x upsampling (direct_upsampling_2x, taps 2), at output
+    // column o of row `at`: the taps at floor((o - 1) / 2) + k, weighted by the table's first
+    // period (the runtime takes this variant with the step only when x's weights repeat with
+    // period 2 from position 0).
     // Written per phase of o, o = 2j + phase: the schedule fixes the output's first column at
     // 0, so that every vector starts on phase 0, and Halide computes each phase on dense
     // vectors of j, with one scalar weight per tap, and interleaves the two only when it
     // stores: no intermediate at all. Only two taps can leave the input: phase 0's first at
     // j = 0 and phase 1's second at j = W - 1. Just those two are clamped, and likely() lets
-    // Halide peel the row's first and last vectors off the loop, so that only those two loads
-    // of those two vectors gather (a clamp on every tap would make all eight of them gather,
-    // on every output row). Any other step or offset reads outside the input, which Halide's
-    // bounds check turns into an error.
+    // Halide peel the row's first and last vectors off the loop, so that only those loads of
+    // those two vectors gather (a clamp on every tap would make all eight of them gather, on
+    // every output row). The schedule specialises on rows longer than a vector, where the
+    // first vector needs only the first clamp and the last only the second.
     Expr upsampled_x_sum(const Var &o, std::vector<Expr> at) {
         const Expr last = in.dim(0).extent() - 1;
         auto phase_sum = [&](int phase) {
-            const Expr first = o / 2 + (phase + x_offset) / 2;
+            const Expr first = o / 2 + phase - 1;  // floor((o - 1) / 2)
             Expr sum;
             for (int k = 0; k < taps; k++) {
                 Expr column = first + k;
@@ -259,7 +263,7 @@ private:
                 sum = sum + tap_weight(o, k, d) * tap_value(k);
             }
             if (d == 0 && direct) {
-                sum = select(x_upsampling_2x(), upsampled_x_sum(o, {dims.begin(), dims.end()}), sum);
+                sum = select(direct_upsampling_2x(), upsampled_x_sum(o, {dims.begin(), dims.end()}), sum);
             }
             dst(dims) = sum;
         } else {
