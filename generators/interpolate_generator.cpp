@@ -105,7 +105,9 @@ public:
         for (int d = 0; d < rank; d++) pass_dims.push_back(d);
         if (y_first && rank == 2) std::swap(pass_dims[0], pass_dims[1]);
         std::vector<Func> passes;
-        if (layout == Layout::ChannelsLast && rank == 2 && taps >= 2 && (int)taps <= (int)inline_taps) {
+        const bool inline_xy = layout == Layout::ChannelsLast && rank == 2 && taps >= 2 && (int)taps <= (int)inline_taps;
+        if (inline_xy || direct) define_row_taps(dims[1]);
+        if (inline_xy) {
             // 2-D channels_last with both passes inlined (the schedule's inline_taps): ATen's
             // channels_last order, taps x taps products with the row's and column's weights
             // multiplied first, w00*v00 + w01*v01 + ..., one multiply-add per product instead
@@ -117,7 +119,7 @@ public:
                     std::vector<Expr> at(dims.begin(), dims.end());
                     at[0] = tap_coordinate(0, kx, dims);
                     at[1] = tap_coordinate(1, ky, dims);
-                    const Expr product = (tap_weight(dims[1], ky, 1) * tap_weight(dims[0], kx, 0)) * in(at);
+                    const Expr product = (tap_row_weight(dims[1], ky) * tap_weight(dims[0], kx, 0)) * in(at);
                     sum = sum.defined() ? sum + product : product;
                 }
             }
@@ -164,6 +166,7 @@ public:
         InterpolateCases cases;
         cases.x_steps = x_steps;
         cases.x_upsampling_2x = upsampling;
+        cases.row_taps = row_taps;
         cases.x_taps_dense = x_taps_in_range != 0 && tap_weight.dim(1).stride() == 1;
         cases.weights_by_position = x_taps_in_range == 0 && tap_weight.dim(0).stride() == 1;
         const int x_pass = (int)(std::find(pass_dims.begin(), pass_dims.end(), 0) - pass_dims.begin());
@@ -183,6 +186,7 @@ private:
         const Expr last = in.dim(d).extent() - 1;
         const Expr lo = clamp(i32(floor(slope[d] * o + lo_offset[d])), 0, last);
         const Expr hi = clamp(i32(floor(slope[d] * o + hi_offset[d])), 0, last);
+        if (d == 1 && row_taps.defined()) return unsafe_promise_clamped(row_taps(o)[(int)*as_const_int(k)], lo, hi);
         Expr first = tap_start(o, d);
         if (d == 0 && taps > 0 && !channel_blocks) {
             first = select(x_step_den > 0, (x_step_num * o + x_offset) / max(x_step_den, 1), first);
@@ -198,6 +202,18 @@ private:
         }
         return unsafe_promise_clamped(select(windows_in_range(d), first + k, clamp(first + k, 0, last)), lo, hi);
     }
+
+    // Output row y's taps, their input rows and then their weights: a Func, so that a schedule
+    // can work them out once per row rather than once per vector (see tap_coordinate and
+    // tap_row_weight, which read it once it is defined).
+    Func row_taps{"row_taps"};
+    void define_row_taps(const Var &y) {
+        std::vector<Expr> values;
+        for (int k = 0; k < taps; k++) values.push_back(clamp(tap_start(y, 1) + k, 0, in.dim(1).extent() - 1));
+        for (int k = 0; k < taps; k++) values.push_back(tap_weight(y, k, 1));
+        row_taps(y) = Tuple(values);
+    }
+    Expr tap_row_weight(const Expr &y, int k) { return row_taps.defined() ? row_taps(y)[taps + k] : tap_weight(y, k, 1); }
 
     // Whether dim d's windows all lie inside the input: x windows that the runtime placed
     // there (run-time taps) need no clamp and, with zero weights past their count, no test.
@@ -258,9 +274,10 @@ private:
             dst(dims) = tap_value(0);
         } else if (taps > 1) {
             // Left to right, as ATen sums: w0*v0 + w1*v1 + ...
-            Expr sum = tap_weight(o, 0, d) * tap_value(0);
+            auto weight = [&](int k) { return d == 1 ? tap_row_weight(o, k) : tap_weight(o, k, d); };
+            Expr sum = weight(0) * tap_value(0);
             for (int k = 1; k < taps; k++) {
-                sum = sum + tap_weight(o, k, d) * tap_value(k);
+                sum = sum + weight(k) * tap_value(k);
             }
             if (d == 0 && direct) {
                 sum = select(direct_upsampling_2x(), upsampled_x_sum(o, {dims.begin(), dims.end()}), sum);

@@ -28,6 +28,7 @@ struct InterpolateCases {
     Halide::Expr x_upsampling_2x;       // the x2-up one of x_steps
     Halide::Expr x_taps_dense;          // run-time taps: x windows in range, weights tap-major
     Halide::Expr weights_by_position;   // run-time taps: weights position-major
+    Halide::Func row_taps;              // each output row's taps and weights, where defined
 };
 
 // Vectorises a pass along `dense`; an update (the run-time tap loop) keeps its tap loop outside.
@@ -92,6 +93,11 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
         const bool column_tiles = channels_last && rank == 2 && knobs.tile_cols > 0;
         tile_level = column_tiles ? LoopLevel(output, col_tile) : LoopLevel(output, task);
     }
+    // Each output row's taps and weights once per row: Halide hoists no loads, and inlined they
+    // are a table load, two clamps and two weight loads per vector (or per pixel, channels_last).
+    // 1x64x128x128 x2 bilinear, channels_last: 0.34 ms against 0.40; 8x32x256x256 planar
+    // (direct): 6.8 against 7.3.
+    if (cases.row_taps.defined() && rank == 2) Func(cases.row_taps).compute_at(output, row);
     std::vector<Stage> output_branches = {output};  // the output's schedule and its specialisations
     if (channels_last && knobs.channel_vectors > 1) {
         // Whole pixels of C >= channel_vectors vectors: one unrolled block of vectors per pixel
