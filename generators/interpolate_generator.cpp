@@ -106,7 +106,7 @@ public:
         if (y_first && rank == 2) std::swap(pass_dims[0], pass_dims[1]);
         std::vector<Func> passes;
         const bool inline_xy = layout == Layout::ChannelsLast && rank == 2 && taps >= 2 && (int)taps <= (int)inline_taps;
-        if (inline_xy || direct) define_row_taps(dims[1]);
+        if (taps > 0 && rank == 2 && !channel_blocks) define_row_taps(dims[1]);
         if (inline_xy) {
             // 2-D channels_last with both passes inlined (the schedule's inline_taps): ATen's
             // channels_last order, taps x taps products with the row's and column's weights

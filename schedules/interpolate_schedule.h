@@ -93,11 +93,6 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
         const bool column_tiles = channels_last && rank == 2 && knobs.tile_cols > 0;
         tile_level = column_tiles ? LoopLevel(output, col_tile) : LoopLevel(output, task);
     }
-    // Each output row's taps and weights once per row: Halide hoists no loads, and inlined they
-    // are a table load, two clamps and two weight loads per vector (or per pixel, channels_last).
-    // 1x64x128x128 x2 bilinear, channels_last: 0.34 ms against 0.40; 8x32x256x256 planar
-    // (direct): 6.8 against 7.3.
-    if (cases.row_taps.defined() && rank == 2) Func(cases.row_taps).compute_at(output, row);
     std::vector<Stage> output_branches = {output};  // the output's schedule and its specialisations
     if (channels_last && knobs.channel_vectors > 1) {
         // Whole pixels of C >= channel_vectors vectors: one unrolled block of vectors per pixel
@@ -172,6 +167,18 @@ inline void schedule_interpolate_cpu(const Halide::Target &target, Layout layout
         for (Stage &branch : branches) {
             for (const Expr &condition : cases.x_steps) branch.specialize(condition);
             branch.specialize_fail("interpolate: unsupported x step");
+        }
+    }
+    // Each output row's taps and weights once per row of the pass that resamples along y: Halide
+    // hoists no loads, and inlined they are a table load, two clamps and two weight loads per
+    // vector (or per pixel, channels_last). 1x64x128x128 x2 bilinear, channels_last: 0.34 ms
+    // against 0.40; 8x32x256x256 planar (direct): 6.8 against 7.3.
+    if (cases.row_taps.defined()) {
+        const bool y_pass_inlined = inline_passes || passes.size() == 1 || x_pass_index == 0;
+        if (y_pass_inlined) {
+            Func(cases.row_taps).compute_at(output, row);
+        } else {
+            Func(cases.row_taps).compute_at(passes[0], dims[1]);
         }
     }
     Func last = passes.back();
