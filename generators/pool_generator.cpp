@@ -34,6 +34,10 @@ public:
     // Every window lies inside the input (the runtime splits the output into such an interior
     // and the border around it): no boundary condition, so loads are plain vector loads.
     GeneratorParam<bool> interior{"interior", false};
+    // The common window, 2x2 of stride 2 and dilation 1 (planar 2-D, interior): compiled in,
+    // so that the schedule can stage each step's input rows in registers (the run-time
+    // kernel, stride and dilation inputs are then ignored; the runtime passes these).
+    GeneratorParam<bool> window2{"window2", false};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
@@ -50,8 +54,13 @@ public:
         std::vector<Var> dims = spatial_vars(rank);
         dims.emplace_back("c");
         dims.emplace_back("n");
-        const Expr kernel[] = {kernel_x, kernel_y, kernel_z}, stride[] = {stride_x, stride_y, stride_z};
-        const Expr padding[] = {padding_x, padding_y, padding_z}, dilation[] = {dilation_x, dilation_y, dilation_z};
+        _halide_user_assert(!window2 || (rank == 2 && layout == Layout::Planar && interior))
+            << "window2 needs the planar 2-D interior variant";
+        const Expr two = 2, one = 1;
+        const Expr kernel[] = {window2 ? two : kernel_x, window2 ? two : kernel_y, kernel_z};
+        const Expr stride[] = {window2 ? two : stride_x, window2 ? two : stride_y, stride_z};
+        const Expr padding[] = {padding_x, padding_y, padding_z};
+        const Expr dilation[] = {window2 ? one : dilation_x, window2 ? one : dilation_y, dilation_z};
 
         // Bounded channels as well: channels_last vectors of channels may overhang the last.
         Region inside(rank + 2, Range(Expr(), Expr()));
@@ -104,8 +113,8 @@ public:
         if (get_target().has_gpu_feature()) {
             schedule_max_pool_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, dims, best, in, out);
         } else {
-            schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel_x, kernel_y, kernel_z}, stride_x,
-                                  first_inside_table, padded, best, in, out, interior);
+            schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel[0], kernel[1], kernel[2]}, stride[0],
+                                  first_inside_table, padded, best, in, out, interior, window2);
         }
     }
 };

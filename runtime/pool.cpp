@@ -15,6 +15,7 @@
 #include "hup_max_pool_r2_channels_last_interior.h"
 #include "hup_max_pool_r2_planar_border.h"
 #include "hup_max_pool_r2_planar_interior.h"
+#include "hup_max_pool_r2_planar_window2.h"
 #include "hup_max_pool_r3_channels_last_border.h"
 #include "hup_max_pool_r3_channels_last_interior.h"
 #include "hup_max_pool_r3_planar_border.h"
@@ -190,6 +191,9 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
         });
     }
 
+    // The interior of 2x2 windows of stride 2 (planar 2-D) has a variant of its own.
+    const bool window2 = dims == 4 && !channels_last && k[0] == 2 && k[1] == 2 && st[0] == 2 && st[1] == 2 &&
+                         dil[0] == 1 && dil[1] == 1;
     // The interior: outputs whose windows lie inside the input, per Halide dim [lo, hi).
     const int halide_spatial = dims - 2;
     int64_t extent[3] = {1, 1, 1}, lo[3] = {0, 0, 0}, hi[3] = {1, 1, 1};
@@ -220,7 +224,7 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
                 out_box.crop(i, from[i], to[i] - from[i]);
                 idx_box.crop(i, from[i], to[i] - from[i]);
             }
-            const Kernel kernel = variants[interior];
+            const Kernel kernel = interior && window2 ? hup_max_pool_r2_planar_window2 : variants[interior];
             return detail::run_pipeline("max_pool", [&](void *user_context) {
                 return kernel(user_context, &in_box.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2],
                               st[2], p[2], dil[2], &out_box.buffer, &idx_box.buffer);

@@ -506,6 +506,28 @@ TEST(MaxPoolCommon, TypicalLayers) {
     EXPECT_EQ(tally.compared, (int)layers.size() * 2);
 }
 
+// 2x2 windows of stride 2 on rows wide enough for whole vectors of outputs: the interior
+// runs the variant with that window compiled in (hup_max_pool_r2_planar_window2), which the
+// small layers above never reach. Ties, NaNs and infinities; padding 0 and 1; odd sizes.
+TEST(MaxPoolCommon, TwoByTwoWindowsOnWideRows) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(541);
+    Tally tally("max_pool 2x2 windows, wide rows");
+    int cases = 0;
+    for (Values values : {Values::Random, Values::Ties, Values::NaNs, Values::Infinities}) {
+        for (int64_t padding : {0, 1}) {
+            for (bool ceil_mode : {false, true}) {
+                PoolCase c = simple_case({2, 3, 9 + 2 * padding, 75}, 2, 2, padding, 1, ceil_mode, values);
+                c.in_layout = Layout::Contiguous;
+                c.out_layouts = {{Layout::Contiguous, Layout::Contiguous}, {Layout::Strided, Layout::Contiguous}};
+                tally.add(check_pool(c));
+                cases++;
+            }
+        }
+    }
+    EXPECT_EQ(tally.compared, cases);
+}
+
 // hup::torch::max_pool(input, options) allocates output and indices in the input's memory
 // format and throws with hup's message on bad arguments.
 TEST(MaxPoolTorchAdaptor, AllocatesAndThrows) {
