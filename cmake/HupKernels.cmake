@@ -52,9 +52,10 @@ endfunction()
 # One AOT kernel: add_halide_library plus bookkeeping so its objects land in libhup.
 # Tuned schedule knobs, when ${HUP_TUNED_DIR}/<name>.params exists, are appended to PARAMS.
 # FEATURES adds Halide target features (e.g. strict_float) to user_context; TARGETS replaces
-# the CPU targets.
+# the CPU targets. STREAM_OUTPUTS names outputs whose aligned vector stores become
+# non-temporal (hup_add_streaming_objects).
 function(hup_add_kernel name)
-  cmake_parse_arguments(ARG "" "GENERATOR" "PARAMS;FEATURES;TARGETS" ${ARGN})
+  cmake_parse_arguments(ARG "" "GENERATOR" "PARAMS;FEATURES;TARGETS;STREAM_OUTPUTS" ${ARGN})
   if (NOT ARG_TARGETS)
     set(ARG_TARGETS ${HUP_CPU_TARGETS})
   endif ()
@@ -79,16 +80,73 @@ function(hup_add_kernel name)
     list(FILTER tuned_params EXCLUDE REGEX "^autoscheduler=")
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${tuned})
   endif ()
-  add_halide_library(${name} FROM hup_generators GENERATOR ${ARG_GENERATOR}
-    TARGETS ${ARG_TARGETS}
-    FEATURES user_context ${ARG_FEATURES}
-    USE_RUNTIME hup_halide_runtime
-    ${autoscheduler}
-    PARAMS ${ARG_PARAMS} ${tuned_params})
-  get_target_property(sources ${name} SOURCES)
-  list(TRANSFORM sources PREPEND ${CMAKE_CURRENT_BINARY_DIR}/)
+  if (ARG_STREAM_OUTPUTS)
+    hup_add_streaming_objects(${name} ${ARG_GENERATOR} "${ARG_TARGETS}" "user_context;${ARG_FEATURES}"
+                              "${ARG_STREAM_OUTPUTS}" ${ARG_PARAMS} ${tuned_params})
+    set(sources ${streaming_objects})
+  else ()
+    add_halide_library(${name} FROM hup_generators GENERATOR ${ARG_GENERATOR}
+      TARGETS ${ARG_TARGETS}
+      FEATURES user_context ${ARG_FEATURES}
+      USE_RUNTIME hup_halide_runtime
+      ${autoscheduler}
+      PARAMS ${ARG_PARAMS} ${tuned_params})
+    get_target_property(sources ${name} SOURCES)
+    list(TRANSFORM sources PREPEND ${CMAKE_CURRENT_BINARY_DIR}/)
+  endif ()
   set(HUP_KERNEL_OBJECTS ${HUP_KERNEL_OBJECTS} ${sources} CACHE INTERNAL "")
   set(HUP_KERNEL_TARGETS ${HUP_KERNEL_TARGETS} ${name}.update CACHE INTERNAL "")
+endfunction()
+
+# What add_halide_library builds (a header, an object per CPU target and the dispatch wrapper),
+# except that each target's object comes from the LLVM IR Halide emits, once the aligned vector
+# stores to `outputs` are marked non-temporal (cmake/nontemporal_stores.py; Halide 14 has no
+# such stores), compiled by LLVM 14's llc for the CPU Halide picks for that target. Compiled
+# so, the IR gives the same instructions as Halide's own object (checked: the assembly of the
+# max_unpool gather is identical on all three targets without the marks). Sets
+# streaming_objects in the caller.
+find_program(HUP_LLC NAMES llc-14 HINTS /usr/lib/llvm-14/bin REQUIRED)
+find_package(Python3 COMPONENTS Interpreter REQUIRED)
+function(hup_add_streaming_objects name generator targets features outputs)
+  set(dir ${CMAKE_CURRENT_BINARY_DIR})
+  set(script ${PROJECT_SOURCE_DIR}/cmake/nontemporal_stores.py)
+  set(suffix "")
+  foreach (feature IN LISTS features)
+    if (feature)
+      string(APPEND suffix -${feature})
+    endif ()
+  endforeach ()
+  string(APPEND suffix -no_runtime)
+  set(full_targets "")
+  set(objects "")
+  set(commands "")
+  foreach (target IN LISTS targets)
+    set(full ${target}${suffix})
+    list(APPEND full_targets ${full})
+    list(APPEND objects ${dir}/${name}-${full}.o)
+    # The CPUs Halide 14's x86 backend names for these feature sets.
+    if (target MATCHES "avx512_skylake")
+      set(cpu skylake-avx512)
+    elseif (target MATCHES "avx2")
+      set(cpu haswell)
+    elseif (target MATCHES "sse41")
+      set(cpu penryn)
+    else ()
+      message(FATAL_ERROR "hup_add_streaming_objects: no CPU known for target ${target}")
+    endif ()
+    list(APPEND commands
+      COMMAND ${Python3_EXECUTABLE} ${script} ${name}-${full}.ll ${name}-${full}.stream.ll ${outputs}
+      COMMAND ${HUP_LLC} -O3 -mcpu=${cpu} -relocation-model=pic -filetype=obj
+              ${name}-${full}.stream.ll -o ${name}-${full}.o)
+  endforeach ()
+  string(JOIN "," target_list ${full_targets})
+  add_custom_command(OUTPUT ${dir}/${name}.h ${objects} ${dir}/${name}_wrapper.o
+    COMMAND hup_generators -n ${name} -d 0 -g ${generator} -f ${name} -e c_header,object,llvm_assembly -o .
+            target=${target_list} ${ARGN}
+    ${commands}
+    DEPENDS hup_generators ${script} WORKING_DIRECTORY ${dir} VERBATIM)
+  add_custom_target(${name}.update DEPENDS ${dir}/${name}.h ${objects} ${dir}/${name}_wrapper.o)
+  set(streaming_objects ${objects} ${dir}/${name}_wrapper.o PARENT_SCOPE)
 endfunction()
 
 # One GPU kernel: `name`_cuda and `name`_opencl (those switched on), same arguments as

@@ -178,6 +178,8 @@ public:
 class MaxUnpoolWindows : public Generator<MaxUnpoolWindows> {
 public:
     GeneratorParam<int> spatial_rank{"spatial_rank", 2, 2, 3};
+    // For outputs larger than the caches: aligned, with non-temporal stores (schedules/streaming.h).
+    GeneratorParam<bool> stream_out{"stream_out", false};
 
     // in and corners: (spatial..., c, n); out: (spatial..., c, n) of the output planes, twice
     // the input's spatial sizes, whose mins the runtime keeps at 0 (a crop of channels may
@@ -202,7 +204,7 @@ public:
             corner += (dims[d] % 2) << d;
         }
         out(dims) = select(corners(window) == cast<uint8_t>(corner), in(window), 0.0f);
-        schedule_max_unpool_windows_cpu(get_target(), dims, out);
+        schedule_max_unpool_windows_cpu(get_target(), dims, out, stream_out);
     }
 };
 

@@ -57,6 +57,19 @@ Status StreamingChoice::run(int64_t bytes, const std::function<Status(bool strea
     return status;
 }
 
+bool make_streamable(HalideView *out) {
+    halide_buffer_t &b = out->buffer;
+    if (reinterpret_cast<uintptr_t>(b.host) % 64 != 0 || b.dimensions < 1) return false;
+    if (b.dim[0].min != 0 || b.dim[0].stride != 1) return false;
+    for (int d = 1; d < b.dimensions; d++) {
+        if (b.dim[d].extent != 1 && b.dim[d].stride % 16 != 0) return false;
+    }
+    for (int d = 1; d < b.dimensions; d++) {
+        if (b.dim[d].extent == 1) b.dim[d].stride = 0;
+    }
+    return true;
+}
+
 std::string shape_string(const std::vector<int64_t> &sizes) {
     std::ostringstream s;
     s << "[";

@@ -135,6 +135,12 @@ enum class StreamingMode { Auto, Always, Never };
 extern StreamingMode streaming_mode;
 constexpr int kStreamingTrials = 3;
 
+// Whether `out` meets what a streaming variant's schedule asks of its output
+// (schedules/streaming.h): host 64-byte aligned, dim 0 dense from 0, every other stride a
+// multiple of 16 floats. Dims of extent 1 pass whatever their stride, since it addresses
+// nothing; where `out` passes, those get stride 0, which satisfies Halide's check.
+bool make_streamable(HalideView *out);
+
 // One call site's choice between the two ways (thread-safe; lives as long as the process).
 class StreamingChoice {
 public:
@@ -184,8 +190,8 @@ Status parallel_tasks(int64_t count, const std::function<Status(int64_t)> &body)
 // while they all compute, then splits it between them; with at most half of them copying, the
 // others compute meanwhile and the memory stays busy. Medians of 6 interleaved runs, 2
 // threads: 8x32x256x256 x2 bilinear (13 us to compute a chunk, 12 to copy it) 15.1 -> 12.7 ms,
-// x2 nearest (5 us to compute) 12.6 -> 11.5; but 8x64x128x128 max_unpool2d 8.1 -> 8.6, so its
-// gather copies with every thread.
+// x2 nearest (5 us to compute) 12.6 -> 11.5; but 8x64x128x128 max_unpool2d 8.1 -> 8.6 (its
+// gather, which took this path before it had a non-temporal variant, copied with every thread).
 // Returns the first failure (other chunks may have been written by then).
 using ChunkInput = std::function<void(const halide_buffer_t &chunk, std::vector<ByteSpan> *reads)>;
 enum class StreamCopies { AllTheThreads, HalfTheThreads };

@@ -6,6 +6,7 @@
 #include "Halide.h"
 #include "gpu_schedule.h"
 #include "layout.h"
+#include "streaming.h"
 
 namespace hup {
 
@@ -153,13 +154,23 @@ inline void schedule_max_unpool_cpu(const Halide::Target &target, Layout layout,
 // 2 gave 3-D 4.3-5.1 -> 4.0-4.4 ms and 8x64x128x128 6.9-7.6 -> 6.2-7.1 interleaved on a Zen 5;
 // 4 no better); strips of rows (3-D: slices) of every plane in parallel.
 inline void schedule_max_unpool_windows_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
-                                            Halide::GeneratorOutput<Halide::Buffer<float>> &out,
+                                            Halide::GeneratorOutput<Halide::Buffer<float>> &out, bool stream_out,
                                             const PoolCpuKnobs &knobs = {}) {
     using namespace Halide;
     const int rank = (int)dims.size() - 2;
     const Var x = dims[0], outer = dims[rank - 1], c = dims[rank], n = dims[rank + 1];
     Var strip("strip"), row("row"), task("task");
     Func output = out;
+    // Rows from x = 0 (the runtime's views start there): a vector's two halves, the even and
+    // the odd outputs, then read the same input vector, which Halide loads once. With the row
+    // at a run-time min it loaded it twice, and LLVM folded each select into a masked load
+    // that waited on its corner compare (1x64x128x128, in the caches: 0.37-0.39 -> 0.33-0.36
+    // ms, 2 threads, Zen 5; no measurable change where the stores to memory bound it).
+    out.dim(0).set_min(0);
+    // Outputs that leave the caches: every store a whole aligned vector, made non-temporal
+    // by the build (with the index scan, 1x32x64x128x128: 4.2-4.4 -> 2.5-3.0 ms;
+    // 8x64x256x256: 5.9-6.1 -> 3.9-5.0).
+    if (stream_out) align_for_streaming(out);
     std::vector<VarOrRVar> order(dims.begin(), dims.begin() + rank - 1);  // the spatial dims inside a strip
     order.push_back(row);
     for (const Var &v : {strip, c, n}) order.push_back(v);

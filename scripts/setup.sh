@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ pkg-config
-  libhalide14-0-dev
+  libhalide14-0-dev llvm-14 python3
   libtorch-dev python3-torch
   libdnnl-dev
   libopencv-dev

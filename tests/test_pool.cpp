@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "inverse_oracle.h"
+#include "target_dispatch.h"
 #include "tensor_check.h"  // detail::StreamingOverride
 
 using hup::MaxPoolOptions;
@@ -1138,9 +1139,11 @@ TEST(MaxUnpoolLarge, StreamedOutputMatchesTorch) {
 
 // Planar 2-D and 3-D unpooling with kernel 2, stride 2, no padding and the default output size
 // runs as a gather (runtime/pool.cpp, unpool_by_windows) once every index lies in its own
-// window; otherwise the check and scatter of any other input. Both paths, in place and
-// streamed, against libtorch bit-exact: max_pool's indices; one moved into a neighbouring
-// window (or a window's other corner); one outside the plane (refused, nothing written).
+// window; otherwise the check and scatter of any other input. Both ways, in place and
+// streamed (with non-temporal stores, where the output's rows and base are aligned; rows
+// narrowed from wider ones are not), against libtorch bit-exact: max_pool's indices; one
+// moved into a neighbouring window (or a window's other corner); one outside the plane
+// (refused, nothing written).
 TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(780);
@@ -1156,9 +1159,11 @@ TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
         // output size matches only then (odd sizes unpool to the input's size: not the gather).
         for (const std::vector<int64_t> &in :
              {std::vector<int64_t>{2, 3, 8, 10}, {1, 1, 2, 2}, {1, 4, 2, 34}, {2, 5, 34, 18},
-              {2, 24, 128, 130},  // 16 chunks streamed: tasks of 2
+              {2, 24, 128, 130},
+              {2, 3, 6, 32},  // rows of 32 floats: streamed by the non-temporal variant
               {1, 2, 4, 6, 8}, {2, 3, 2, 2, 2}, {1, 1, 2, 4, 34},
-              {1, 4, 16, 32, 34}}) {  // 3-D, 9 chunks streamed
+              {1, 2, 4, 6, 16},  // 3-D, rows of 16: the non-temporal variant
+              {1, 4, 16, 32, 34}}) {
             const at::Tensor x = torch::randn(in);
             const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
             const std::string what = std::string(c10::str(c10::IntArrayRef(in))) + " streaming " + std::to_string(streaming);
@@ -1194,8 +1199,34 @@ TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
             compared++;
         }
     }
-    EXPECT_EQ(compared, 18);
+    EXPECT_EQ(compared, 22);
 }
+
+// The streaming gather's narrower objects (tests/target_dispatch.h): its AVX2 and SSE4.1
+// code, like the AVX-512 code, comes from Halide's IR with the stores marked non-temporal
+// and compiled by llc (cmake/HupKernels.cmake), so each runs here against libtorch,
+// bit-exact, on outputs whose rows are aligned, with a row's last vector a masked one too.
+void check_streaming_gather_without(hup_test::Without without) {
+    if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "CPU dispatch test";
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(790);
+    const hup_test::TargetDispatch dispatch(without);
+    const hup::detail::StreamingOverride streamed(0, hup::detail::StreamingMode::Always);
+    MaxPoolOptions po;
+    po.kernel_size = {2};
+    MaxUnpoolOptions o;
+    o.kernel_size = {2};
+    for (const std::vector<int64_t> &in : {std::vector<int64_t>{2, 3, 6, 32}, {1, 2, 10, 48}, {1, 2, 4, 6, 16}}) {
+        const at::Tensor x = torch::randn(in);
+        const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
+        EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)))
+            << c10::IntArrayRef(in);
+    }
+    if (hup_test::TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
+}
+
+TEST(MaxUnpoolFallbackTarget, Sse41StreamsLikeTorch) { check_streaming_gather_without(hup_test::Without::Avx); }
+TEST(MaxUnpoolFallbackTarget, Avx2StreamsLikeTorch) { check_streaming_gather_without(hup_test::Without::Avx512); }
 
 // max_pool options and the max_unpool options that undo them, back to the input's size.
 static std::pair<MaxPoolOptions, MaxUnpoolOptions> round_trip_options(const std::vector<int64_t> &in, int64_t kernel,

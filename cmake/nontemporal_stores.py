@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Marks a Halide pipeline's aligned vector stores to its outputs as non-temporal.
+
+    nontemporal_stores.py IN.ll OUT.ll BUFFER [BUFFER ...]
+
+Halide 14 has no non-temporal stores, and an ordinary store to a line that is not in the cache
+first reads the line from memory: an output far larger than the caches then costs its bytes
+twice in reads and writes. This takes the LLVM IR that Halide emits for a pipeline (its
+`llvm_assembly` output) and gives `!nontemporal` to each vector store of floats into one of the
+named buffers (found by the TBAA type Halide tags each buffer's accesses with) whose alignment
+covers the whole vector, so that LLVM emits movntps. Unaligned stores stay as they are: x86 has
+no unaligned non-temporal vector store. The schedule makes the stores it wants streamed
+provably aligned (schedules/streaming.h).
+
+Non-temporal stores are weakly ordered: each function that has any gets an sfence before it
+returns, so a parallel task's stores are visible before the thread pool learns it is done.
+
+Fails when it marks nothing: a schedule that lost the alignment would otherwise build a
+streaming variant that does not stream.
+"""
+import re
+import sys
+
+
+def main():
+    source, target, buffers = sys.argv[1], sys.argv[2], sys.argv[3:]
+    ir = open(source).read()
+
+    # The buffers' TBAA type nodes: !N = !{!"out", !root, i64 0} (or "out$1": Halide makes
+    # names unique), and any nested under them.
+    nodes = {m.group(1) for m in re.finditer(r'^(!\d+) = !\{!"([^"$]*)(\$\d+)?", !\d+, i64 0\}$', ir, re.M)
+             if m.group(2) in buffers}
+    parent_of = {m.group(1): m.group(2) for m in re.finditer(r'^(!\d+) = !\{!"[^"]*", (!\d+), i64 0\}$', ir, re.M)}
+    grew = True
+    while grew:
+        grew = False
+        for node, parent in parent_of.items():
+            if parent in nodes and node not in nodes:
+                nodes.add(node)
+                grew = True
+    # Access tags !T = !{!N, !N, i64 0} of those nodes.
+    tags = {m.group(1) for m in re.finditer(r'^(!\d+) = !\{(!\d+), !\d+, i64 0\}$', ir, re.M) if m.group(2) in nodes}
+
+    marked = 0
+    out_lines = []
+    function_marked = False
+    store = re.compile(r'^(\s*store <(\d+) x float> .*, align (\d+)), !tbaa (!\d+)(.*)$')
+    for line in ir.split('\n'):
+        if line.startswith('define '):
+            function_marked = False
+        m = store.match(line)
+        if m and m.group(4) in tags and int(m.group(3)) >= 4 * int(m.group(2)) and '!nontemporal' not in line:
+            line = f'{m.group(1)}, !tbaa {m.group(4)}, !nontemporal !{{i32 1}}{m.group(5)}'
+            marked += 1
+            function_marked = True
+        if function_marked and re.match(r'^\s*ret ', line):
+            out_lines.append('  call void @llvm.x86.sse.sfence()')
+        out_lines.append(line)
+    if marked == 0:
+        sys.exit(f'{source}: no aligned vector store to {", ".join(buffers)} to make non-temporal')
+    ir = '\n'.join(out_lines)
+    if 'declare void @llvm.x86.sse.sfence()' not in ir:
+        ir += '\ndeclare void @llvm.x86.sse.sfence()\n'
+    open(target, 'w').write(ir)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,22 @@
+// Outputs streamed past the caches: what a schedule promises so that its stores can be
+// non-temporal.
+#pragma once
+
+#include "Halide.h"
+
+namespace hup {
+
+// Halide 14 has no non-temporal stores. A kernel built with hup_add_streaming_kernel
+// (cmake/HupKernels.cmake) has the vector stores to its outputs that Halide proves aligned
+// made non-temporal in the LLVM IR (cmake/nontemporal_stores.py), and x86 has only aligned
+// ones. This makes every whole vector along the dense dim 64-byte aligned: the host pointer
+// 64-byte aligned, the dense dim from 0, every other stride a multiple of 16 floats. The
+// runtime calls such a variant only on outputs that satisfy it (detail::streamable); a
+// vector at a row's end that GuardWithIf masks stays an ordinary store.
+inline void align_for_streaming(Halide::OutputImageParam out) {
+    out.set_host_alignment(64);
+    out.dim(0).set_min(0).set_stride(1);
+    for (int d = 1; d < out.dimensions(); d++) out.dim(d).set_stride((out.dim(d).stride() / 16) * 16);
+}
+
+}  // namespace hup
