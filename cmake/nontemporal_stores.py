@@ -6,7 +6,7 @@
 Halide 14 has no non-temporal stores, and an ordinary store to a line that is not in the cache
 first reads the line from memory: an output far larger than the caches then costs its bytes
 twice in reads and writes. This takes the LLVM IR that Halide emits for a pipeline (its
-`llvm_assembly` output) and gives `!nontemporal` to each vector store of floats into one of the
+`llvm_assembly` output) and gives `!nontemporal` to each vector store (of 32- or 64-bit elements) into one of the
 named buffers (found by the TBAA type Halide tags each buffer's accesses with) whose alignment
 covers the whole vector, so that LLVM emits movntps. Unaligned stores stay as they are: x86 has
 no unaligned non-temporal vector store. The schedule makes the stores it wants streamed
@@ -26,10 +26,10 @@ def main():
     source, target, buffers = sys.argv[1], sys.argv[2], sys.argv[3:]
     ir = open(source).read()
 
-    # The buffers' TBAA type nodes: !N = !{!"out", !root, i64 0} (or "out$1": Halide makes
-    # names unique), and any nested under them.
-    nodes = {m.group(1) for m in re.finditer(r'^(!\d+) = !\{!"([^"$]*)(\$\d+)?", !\d+, i64 0\}$', ir, re.M)
-             if m.group(2) in buffers}
+    # The buffers' TBAA type nodes: !N = !{!"out", !root, i64 0} (or "out$1", "out$1.0":
+    # Halide makes names unique), and any nested under them.
+    nodes = {m.group(1) for m in re.finditer(r'^(!\d+) = !\{!"([^"]*)", !\d+, i64 0\}$', ir, re.M)
+             if re.sub(r'\$\d+', '', m.group(2)) in buffers}
     parent_of = {m.group(1): m.group(2) for m in re.finditer(r'^(!\d+) = !\{!"[^"]*", (!\d+), i64 0\}$', ir, re.M)}
     grew = True
     while grew:
@@ -44,13 +44,15 @@ def main():
     marked = 0
     out_lines = []
     function_marked = False
-    store = re.compile(r'^(\s*store <(\d+) x float> .*, align (\d+)), !tbaa (!\d+)(.*)$')
+    store = re.compile(r'^(\s*store <(\d+) x (float|i32|i64|double)> .*, align (\d+)), !tbaa (!\d+)(.*)$')
+    element_bytes = {'float': 4, 'i32': 4, 'i64': 8, 'double': 8}
     for line in ir.split('\n'):
         if line.startswith('define '):
             function_marked = False
         m = store.match(line)
-        if m and m.group(4) in tags and int(m.group(3)) >= 4 * int(m.group(2)) and '!nontemporal' not in line:
-            line = f'{m.group(1)}, !tbaa {m.group(4)}, !nontemporal !{{i32 1}}{m.group(5)}'
+        if (m and m.group(5) in tags and int(m.group(4)) >= element_bytes[m.group(3)] * int(m.group(2))
+                and '!nontemporal' not in line):
+            line = f'{m.group(1)}, !tbaa {m.group(5)}, !nontemporal !{{i32 1}}{m.group(6)}'
             marked += 1
             function_marked = True
         if function_marked and re.match(r'^\s*ret ', line):

@@ -170,7 +170,7 @@ inline void schedule_max_unpool_windows_cpu(const Halide::Target &target, const 
     // Outputs that leave the caches: every store a whole aligned vector, made non-temporal
     // by the build (with the index scan, 1x32x64x128x128: 4.2-4.4 -> 2.5-3.0 ms;
     // 8x64x256x256: 5.9-6.1 -> 3.9-5.0).
-    if (stream_out) align_for_streaming(out);
+    if (stream_out) align_for_streaming(output);
     std::vector<VarOrRVar> order(dims.begin(), dims.begin() + rank - 1);  // the spatial dims inside a strip
     order.push_back(row);
     for (const Var &v : {strip, c, n}) order.push_back(v);

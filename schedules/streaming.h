@@ -13,10 +13,17 @@ namespace hup {
 // 64-byte aligned, the dense dim from 0, every other stride a multiple of 16 floats. The
 // runtime calls such a variant only on outputs that satisfy it (detail::streamable); a
 // vector at a row's end that GuardWithIf masks stays an ordinary store.
-inline void align_for_streaming(Halide::OutputImageParam out) {
-    out.set_host_alignment(64);
-    out.dim(0).set_min(0).set_stride(1);
-    for (int d = 1; d < out.dimensions(); d++) out.dim(d).set_stride((out.dim(d).stride() / 16) * 16);
+// Takes the output Func, all of whose buffers (a Tuple's) it constrains; the mins only on the
+// first, as Halide requires (the others share them).
+inline void align_for_streaming(Halide::Func output) {
+    bool first = true;
+    for (Halide::OutputImageParam out : output.output_buffers()) {
+        out.set_host_alignment(64);
+        if (first) out.dim(0).set_min(0);
+        out.dim(0).set_stride(1);
+        for (int d = 1; d < out.dimensions(); d++) out.dim(d).set_stride((out.dim(d).stride() / 16) * 16);
+        first = false;
+    }
 }
 
 }  // namespace hup
