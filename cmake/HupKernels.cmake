@@ -100,8 +100,8 @@ endfunction()
 
 # What add_halide_library builds (a header, an object per CPU target and the dispatch wrapper),
 # except that each target's object comes from the LLVM IR Halide emits, once the aligned vector
-# stores to `outputs` are marked non-temporal (cmake/nontemporal_stores.py; Halide 14 has no
-# such stores), compiled by LLVM 14's llc for the CPU Halide picks for that target. Compiled
+# stores to `outputs` are marked non-temporal and its prefetches cover every line
+# (cmake/streaming_ir.py; Halide 14 has no such stores), compiled by LLVM 14's llc for the CPU Halide picks for that target. Compiled
 # so, the IR gives the same instructions as Halide's own object (checked: the assembly of the
 # max_unpool gather is identical on all three targets without the marks). Sets
 # streaming_objects in the caller.
@@ -109,7 +109,7 @@ find_program(HUP_LLC NAMES llc-14 HINTS /usr/lib/llvm-14/bin REQUIRED)
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
 function(hup_add_streaming_objects name generator targets features outputs)
   set(dir ${CMAKE_CURRENT_BINARY_DIR})
-  set(script ${PROJECT_SOURCE_DIR}/cmake/nontemporal_stores.py)
+  set(script ${PROJECT_SOURCE_DIR}/cmake/streaming_ir.py)
   set(suffix "")
   foreach (feature IN LISTS features)
     if (feature)

@@ -38,6 +38,8 @@ public:
     // so that the schedule can stage each step's input rows in registers (the run-time
     // kernel, stride and dilation inputs are then ignored; the runtime passes these).
     GeneratorParam<bool> window2{"window2", false};
+    // For outputs larger than the caches: aligned, with non-temporal stores (schedules/streaming.h).
+    GeneratorParam<bool> stream_out{"stream_out", false};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
 
@@ -114,7 +116,7 @@ public:
             schedule_max_pool_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, dims, best, in, out);
         } else {
             schedule_max_pool_cpu(get_target(), layout, dims, tap, {kernel[0], kernel[1], kernel[2]}, stride[0],
-                                  first_inside_table, padded, best, in, out, interior, window2);
+                                  first_inside_table, padded, best, in, out, interior, window2, stream_out);
         }
     }
 };

@@ -16,6 +16,7 @@
 #include "hup_max_pool_r2_planar_border.h"
 #include "hup_max_pool_r2_planar_interior.h"
 #include "hup_max_pool_r2_planar_window2.h"
+#include "hup_max_pool_r2_planar_window2_stream.h"
 #include "hup_max_pool_r3_channels_last_border.h"
 #include "hup_max_pool_r3_channels_last_interior.h"
 #include "hup_max_pool_r3_planar_border.h"
@@ -214,7 +215,8 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
     if (!channels_last) hi[0] = lo[0] + (hi[0] - lo[0]) / kVectorLanes * kVectorLanes;
     // Border slabs, outermost dim first, each narrowing the rest towards the interior; then
     // the interior itself.
-    auto run_boxes = [&](const detail::HalideView &in_v, const detail::HalideView &out_v, const detail::HalideView &idx_v) {
+    auto run_boxes = [&](const detail::HalideView &in_v, const detail::HalideView &out_v, const detail::HalideView &idx_v,
+                         bool streamed) {
         int64_t box_lo[3] = {0, 0, 0}, box_hi[3] = {extent[0], extent[1], extent[2]};
         auto run_box = [&](const int64_t *from, const int64_t *to, bool interior) {
             for (int i = 0; i < halide_spatial; i++) {
@@ -226,7 +228,14 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
                 out_box.crop(i, from[i], to[i] - from[i]);
                 idx_box.crop(i, from[i], to[i] - from[i]);
             }
-            const Kernel kernel = interior && window2 ? hup_max_pool_r2_planar_window2 : variants[interior];
+            Kernel kernel = variants[interior];
+            if (interior && window2) {
+                kernel = hup_max_pool_r2_planar_window2;
+                // Non-temporal stores, where the outputs are aligned for them.
+                if (streamed && detail::make_streamable(&out_box) && detail::make_streamable(&idx_box)) {
+                    kernel = hup_max_pool_r2_planar_window2_stream;
+                }
+            }
             return detail::run_pipeline("max_pool", [&](void *user_context) {
                 return kernel(user_context, &in_box.buffer, k[0], st[0], p[0], dil[0], k[1], st[1], p[1], dil[1], k[2],
                               st[2], p[2], dil[2], &out_box.buffer, &idx_box.buffer);
@@ -249,11 +258,15 @@ Status max_pool(const TensorView &input, const TensorView &output, const TensorV
         return run_box(box_lo, box_hi, true);
     };
 
-    // (Producing large outputs through a cache-resident scratch, as max_unpool does, measured
-    // slower here: 18 ms against 13-14 on 8x64x256x256; again through detail::run_streamed,
-    // whose chunks run the pipelines serially, 9.6 ms against 7.4 in 32K-output chunks and
-    // 10.5 in 8K ones.)
-    return run_boxes(in, out, idx);
+    // Outputs that leave the caches: the 2x2 windows' interior is written with non-temporal
+    // stores (ordinary ones read each output line first), every input line prefetched.
+    // 8x64x256x256: 4.75-5.19 ms against 5.45-5.75 (medians, in-process A/B, Zen 5).
+    // (Producing large outputs through a cache-resident scratch, as max_unpool did, measured
+    // slower: 18 ms against 13-14 on 8x64x256x256; again through detail::run_streamed, whose
+    // chunks run the pipelines serially, 9.6 ms against 7.4 in 32K-output chunks and 10.5 in
+    // 8K ones.)
+    return run_boxes(in, out, idx,
+                     window2 && detail::stream_output(detail::element_count(sizes) * int64_t(sizeof(float) + sizeof(int64_t))));
 }
 
 // ---- max_unpool ----------------------------------------------------------------------------
@@ -720,17 +733,12 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     };
     const Kernel in_place = rank == 5 ? hup_max_unpool_windows_r3 : hup_max_unpool_windows_r2;
     const Kernel streaming = rank == 5 ? hup_max_unpool_windows_r3_stream : hup_max_unpool_windows_r2_stream;
-    if (!detail::make_streamable(&out)) {
-        *status = run(in_place);
-        return true;
-    }
-    // Outputs that do not fit in the caches may be written with non-temporal stores, where
-    // that measures faster (one choice per rank): ordinary stores read each output line
-    // before overwriting it. 1x32x64x128x128 with the index scan: 2.5-3.0 ms against 4.2-4.4
-    // (2 threads, Zen 5). Where the output is not aligned for it, in place.
-    static detail::StreamingChoice choices[2];
-    *status = choices[rank == 5].run(detail::element_count(sizes) * (int64_t)sizeof(float),
-                                     [&](bool streamed) { return run(streamed ? streaming : in_place); });
+    // Outputs that do not fit in the caches are written with non-temporal stores, where they
+    // are aligned for it: ordinary stores read each output line before overwriting it.
+    // 1x32x64x128x128 with the index scan: 2.5-3.0 ms against 4.2-4.4 (2 threads, Zen 5).
+    const bool streamed = detail::stream_output(detail::element_count(sizes) * (int64_t)sizeof(float)) &&
+                          detail::make_streamable(&out);
+    *status = run(streamed ? streaming : in_place);
     return true;
 }
 

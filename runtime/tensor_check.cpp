@@ -39,12 +39,18 @@ StreamingMode streaming_mode = [] {
 Status StreamingChoice::run(int64_t bytes, const std::function<Status(bool streamed)> &run) {
     if (bytes < streaming_bytes || streaming_mode == StreamingMode::Never) return run(false);
     if (streaming_mode == StreamingMode::Always) return run(true);
-    bool streamed, trial;
+    bool streamed = false, trial = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        trial = trials_[0] < kStreamingTrials || trials_[1] < kStreamingTrials;
-        streamed = trial ? trials_[1] <= trials_[0] : fastest_[1] < fastest_[0];  // trials alternate, streamed first
-        if (trial) trials_[streamed]++;
+        if (!warmed_up_) {
+            // The first call is not timed: it may be the first to touch the output's pages,
+            // which would count against whichever way it ran. In place.
+            warmed_up_ = true;
+        } else {
+            trial = trials_[0] < kStreamingTrials || trials_[1] < kStreamingTrials;
+            streamed = trial ? trials_[1] <= trials_[0] : fastest_[1] < fastest_[0];  // trials alternate, streamed first
+            if (trial) trials_[streamed]++;
+        }
     }
     if (!trial) return run(streamed);
     const auto start = std::chrono::steady_clock::now();
@@ -55,6 +61,10 @@ Status StreamingChoice::run(int64_t bytes, const std::function<Status(bool strea
         fastest_[streamed] = std::min(fastest_[streamed], seconds / (double)bytes);
     }
     return status;
+}
+
+bool stream_output(int64_t bytes) {
+    return bytes >= streaming_bytes && streaming_mode != StreamingMode::Never;
 }
 
 bool make_streamable(HalideView *out) {

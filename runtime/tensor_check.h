@@ -121,19 +121,30 @@ ByteSpan box_span(const halide_buffer_t &buffer, const int64_t *lo, const int64_
 // tests can send small problems down the streaming paths.
 extern int64_t streaming_bytes;
 
-// Whether an output past streaming_bytes is written in place, or a chunk at a time through a
-// cached scratch and non-temporal stores (run_streamed). Which is faster depends on the
-// memory behind the cores, and the hosts this library runs on differ: on one 2-core EPYC VM
+// Whether an output past streaming_bytes is written in place, or streamed: with non-temporal
+// stores, by a variant that has them (max_unpool's gather, max_pool's 2x2 interior), or a
+// chunk at a time through a cached scratch (run_streamed: interpolate). Which is faster
+// depends on the memory behind the cores, and the hosts this library runs on differ: on one
+// 2-core EPYC VM
 // a core's non-temporal stores reached 22.6 of the memory's 25.9 GB/s and streaming paid
 // (8x32x256x256 x2 bilinear 15.1 -> 12.7 ms); on another, one core's reached 22 GB/s of the
 // two cores' 75-95, two cores' plain stores 55, and writing in place was 1.3-2x faster
-// (x2 nearest 18 -> 7 ms, 3-D max_unpool 9.4 -> 4.6-5.7). So by default (Auto) each call site
-// times its first calls both ways (kStreamingTrials each, alternately) and then keeps the
-// faster per byte. The environment variable HUP_STREAMING=always|never|auto sets the mode;
+// (x2 nearest 18 -> 7 ms, 3-D max_unpool 9.4 -> 4.6-5.7), though the kernels' own
+// non-temporal stores paid there (3-D max_unpool 4.2-4.4 -> 2.5-3.0 ms). So by default (Auto)
+// each call site, after one untimed call, times its next calls both ways (kStreamingTrials
+// each, alternately) and then keeps the faster per byte. The environment variable HUP_STREAMING=always|never|auto sets the mode;
 // tests set it to send small problems down either path.
 enum class StreamingMode { Auto, Always, Never };
 extern StreamingMode streaming_mode;
-constexpr int kStreamingTrials = 3;
+constexpr int kStreamingTrials = 4;
+
+// Whether a kernel with a non-temporal variant streams an output of `bytes`: from
+// streaming_bytes up, unless the mode is Never. Not measured per call site as
+// StreamingChoice is: the kernels' own non-temporal stores paid on every host and case tried
+// (2 threads, Zen 5, in-process A/B: 3-D max_unpool 3.86 -> 2.92 ms, 8x64x128x128 5.17 ->
+// 4.71, max_pool 8x64x256x256 5.45-5.75 -> 4.75-5.19), and single timed calls on this VM
+// vary by as much, which sent StreamingChoice's trials the wrong way about one run in three.
+bool stream_output(int64_t bytes);
 
 // Whether `out` meets what a streaming variant's schedule asks of its output
 // (schedules/streaming.h): host 64-byte aligned, dim 0 dense from 0, every other stride a
@@ -150,6 +161,7 @@ public:
 
 private:
     std::mutex mutex_;
+    bool warmed_up_ = false;                 // the first call, untimed, has run
     int trials_[2] = {0, 0};                 // [in place, streamed]
     double fastest_[2] = {1e30, 1e30};       // seconds per byte, the fastest trial of each way
 };

@@ -30,7 +30,7 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
                                   const Halide::Expr &stride_x, const std::vector<Halide::Func> &first_inside_tables, Halide::Func padded, Halide::Func best,
                                   Halide::GeneratorInput<Halide::Buffer<float>> &in,
                                   Halide::GeneratorOutput<Halide::Buffer<>> &out, bool interior, bool window2,
-                                  const PoolCpuKnobs &knobs = {}) {
+                                  bool stream_out, const PoolCpuKnobs &knobs = {}) {
     using namespace Halide;
     const int rank = (int)dims.size() - 2;
     const Var x = dims[0], c = dims[rank], n = dims[rank + 1];
@@ -40,6 +40,9 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
     in.dim(0).set_stride(Expr());
     Func output = out;
     for (OutputImageParam buffer : output.output_buffers()) buffer.dim(0).set_stride(Expr());
+    // Outputs that leave the caches: whole aligned vectors, whose stores the build makes
+    // non-temporal (and whose prefetches it completes to every line).
+    if (stream_out) align_for_streaming(output);
     const Var vec = channels_last ? c : x;
     // The common case gets its own loop nest: the vectorised dim dense in every buffer (dense
     // loads and stores instead of gathers and scatters).
@@ -78,7 +81,7 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
         padded.compute_at(output, vo).vectorize(padded.args()[0], lanes);
         // The input rows prefetch_rows output rows ahead: the loads otherwise wait on memory
         // (8x64x256x256: 6.5-7.5 ms without, 5.0-5.3 with 2 rows ahead, 4.9-7.2 with 4).
-        output.prefetch(in, rows, rows, knobs.prefetch_rows);
+        output.prefetch(in, vo, rows, knobs.prefetch_rows);
     }
     if (!channels_last) output.parallel(c);
     // Within it, planar windows step by a known stride: dense loads (and a deinterleave)

@@ -8,7 +8,7 @@ namespace hup {
 
 // Halide 14 has no non-temporal stores. A kernel built with hup_add_streaming_kernel
 // (cmake/HupKernels.cmake) has the vector stores to its outputs that Halide proves aligned
-// made non-temporal in the LLVM IR (cmake/nontemporal_stores.py), and x86 has only aligned
+// made non-temporal in the LLVM IR (cmake/streaming_ir.py), and x86 has only aligned
 // ones. This makes every whole vector along the dense dim 64-byte aligned: the host pointer
 // 64-byte aligned, the dense dim from 0, every other stride a multiple of 16 floats. The
 // runtime calls such a variant only on outputs that satisfy it (detail::streamable); a

@@ -104,8 +104,9 @@ TEST_P(ThreadPool, FailuresComeBack) {
 INSTANTIATE_TEST_SUITE_P(Threads, ThreadPool, ::testing::Values(1, 2, 3, 5));
 
 // detail::StreamingChoice: outputs below streaming_bytes are written in place and not timed;
-// larger ones alternate the two ways (streamed first) for kStreamingTrials calls each, then
-// keep the faster per byte; a failing trial counts but is not timed; the modes override.
+// larger ones, after one untimed call in place, alternate the two ways (streamed first) for
+// kStreamingTrials calls each, then keep the faster per byte; a failing trial counts but is
+// not timed; the modes override.
 std::vector<bool> ways_taken(hup::detail::StreamingChoice &choice, int calls, int64_t bytes,
                              std::chrono::microseconds streamed_cost, std::chrono::microseconds in_place_cost,
                              bool fail_streamed = false) {
@@ -124,9 +125,10 @@ std::vector<bool> ways_taken(hup::detail::StreamingChoice &choice, int calls, in
 TEST(StreamingChoice, TimesBothWaysThenKeepsTheFaster) {
     using std::chrono::microseconds;
     const hup::detail::StreamingOverride auto_mode(1000, hup::detail::StreamingMode::Auto);
-    const int trials = 2 * hup::detail::kStreamingTrials;
-    std::vector<bool> alternate;
-    for (int i = 0; i < trials; i++) alternate.push_back(i % 2 == 0);
+    // An untimed first call in place, then the trials, alternating, streamed first.
+    const int trials = 1 + 2 * hup::detail::kStreamingTrials;
+    std::vector<bool> alternate = {false};
+    for (int i = 1; i < trials; i++) alternate.push_back(i % 2 == 1);
     {
         hup::detail::StreamingChoice choice;
         EXPECT_EQ(ways_taken(choice, 3, 999, microseconds(0), microseconds(0)), std::vector<bool>(3, false));
@@ -156,8 +158,20 @@ TEST(StreamingChoice, TimesBothWaysThenKeepsTheFaster) {
         const hup::detail::StreamingOverride never(1000, hup::detail::StreamingMode::Never);
         EXPECT_EQ(ways_taken(choice, 2, 4000, microseconds(0), microseconds(0)), std::vector<bool>(2, false));
     }
-    // The overrides timed nothing: the trials start now.
-    EXPECT_EQ(ways_taken(choice, 2, 4000, microseconds(0), microseconds(0)), std::vector<bool>({true, false}));
+    // The overrides timed nothing: the untimed call and the trials start now.
+    EXPECT_EQ(ways_taken(choice, 3, 4000, microseconds(0), microseconds(0)), std::vector<bool>({false, true, false}));
+}
+
+// detail::stream_output, for kernels with a non-temporal variant: from streaming_bytes up,
+// in Auto and Always alike; never in Never.
+TEST(StreamOutput, FromTheThresholdUnlessNever) {
+    for (auto mode : {hup::detail::StreamingMode::Auto, hup::detail::StreamingMode::Always}) {
+        const hup::detail::StreamingOverride path(1000, mode);
+        EXPECT_FALSE(hup::detail::stream_output(999));
+        EXPECT_TRUE(hup::detail::stream_output(1000));
+    }
+    const hup::detail::StreamingOverride never(0, hup::detail::StreamingMode::Never);
+    EXPECT_FALSE(hup::detail::stream_output(int64_t(1) << 40));
 }
 
 }  // namespace
