@@ -510,19 +510,27 @@ TEST(MaxPoolCommon, TypicalLayers) {
 // 2x2 windows of stride 2 on rows wide enough for whole vectors of outputs: the interior
 // runs the variant with that window compiled in (hup_max_pool_r2_planar_window2), which the
 // small layers above never reach. Ties, NaNs and infinities; padding 0 and 1; odd sizes.
+// Streamed too (the threshold lowered to 0): where the interior starts at 0 and the outputs'
+// rows are aligned (32 of them, from 64 inputs), it runs the non-temporal variant (_stream);
+// elsewhere (75 inputs, padding 1, strided outputs) the ordinary one.
 TEST(MaxPoolCommon, TwoByTwoWindowsOnWideRows) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(541);
     Tally tally("max_pool 2x2 windows, wide rows");
     int cases = 0;
-    for (Values values : {Values::Random, Values::Ties, Values::NaNs, Values::Infinities}) {
-        for (int64_t padding : {0, 1}) {
-            for (bool ceil_mode : {false, true}) {
-                PoolCase c = simple_case({2, 3, 9 + 2 * padding, 75}, 2, 2, padding, 1, ceil_mode, values);
-                c.in_layout = Layout::Contiguous;
-                c.out_layouts = {{Layout::Contiguous, Layout::Contiguous}, {Layout::Strided, Layout::Contiguous}};
-                tally.add(check_pool(c));
-                cases++;
+    for (auto mode : {hup::detail::StreamingMode::Never, hup::detail::StreamingMode::Always}) {
+        const hup::detail::StreamingOverride path(0, mode);
+        for (Values values : {Values::Random, Values::Ties, Values::NaNs, Values::Infinities}) {
+            for (int64_t padding : {0, 1}) {
+                for (bool ceil_mode : {false, true}) {
+                    for (int64_t width : {75, 64}) {
+                        PoolCase c = simple_case({2, 3, 9 + 2 * padding, width}, 2, 2, padding, 1, ceil_mode, values);
+                        c.in_layout = Layout::Contiguous;
+                        c.out_layouts = {{Layout::Contiguous, Layout::Contiguous}, {Layout::Strided, Layout::Contiguous}};
+                        tally.add(check_pool(c));
+                        cases++;
+                    }
+                }
             }
         }
     }
@@ -1202,11 +1210,12 @@ TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
     EXPECT_EQ(compared, 22);
 }
 
-// The streaming gather's narrower objects (tests/target_dispatch.h): its AVX2 and SSE4.1
+// The streaming variants' narrower objects (tests/target_dispatch.h): their AVX2 and SSE4.1
 // code, like the AVX-512 code, comes from Halide's IR with the stores marked non-temporal
 // and compiled by llc (cmake/HupKernels.cmake), so each runs here against libtorch,
-// bit-exact, on outputs whose rows are aligned, with a row's last vector a masked one too.
-void check_streaming_gather_without(hup_test::Without without) {
+// bit-exact, on outputs whose rows are aligned, with a row's last vector a masked one too:
+// max_unpool's gather, and max_pool's 2x2 interior (2-D).
+void check_streaming_without(hup_test::Without without) {
     if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "CPU dispatch test";
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(790);
@@ -1216,17 +1225,22 @@ void check_streaming_gather_without(hup_test::Without without) {
     po.kernel_size = {2};
     MaxUnpoolOptions o;
     o.kernel_size = {2};
-    for (const std::vector<int64_t> &in : {std::vector<int64_t>{2, 3, 6, 32}, {1, 2, 10, 48}, {1, 2, 4, 6, 16}}) {
+    for (const std::vector<int64_t> &in :
+         {std::vector<int64_t>{2, 3, 6, 32}, {1, 2, 10, 48}, {1, 2, 10, 64}, {1, 2, 4, 6, 16}}) {
         const at::Tensor x = torch::randn(in);
         const auto [tv, ti] = hup::torch::reference_max_pool(x, po);
         EXPECT_TRUE(bits_equal(hup::torch::max_unpool(tv, ti, o), hup::torch::reference_max_unpool(tv, ti, o)))
             << c10::IntArrayRef(in);
+        if (in.size() == 4) {
+            const auto [v, i] = hup::torch::max_pool(x, po);
+            EXPECT_TRUE(bits_equal(v, tv) && bits_equal(i, ti)) << c10::IntArrayRef(in) << " max_pool";
+        }
     }
     if (hup_test::TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
 
-TEST(MaxUnpoolFallbackTarget, Sse41StreamsLikeTorch) { check_streaming_gather_without(hup_test::Without::Avx); }
-TEST(MaxUnpoolFallbackTarget, Avx2StreamsLikeTorch) { check_streaming_gather_without(hup_test::Without::Avx512); }
+TEST(PoolFallbackTarget, Sse41StreamsLikeTorch) { check_streaming_without(hup_test::Without::Avx); }
+TEST(PoolFallbackTarget, Avx2StreamsLikeTorch) { check_streaming_without(hup_test::Without::Avx512); }
 
 // max_pool options and the max_unpool options that undo them, back to the input's size.
 static std::pair<MaxPoolOptions, MaxUnpoolOptions> round_trip_options(const std::vector<int64_t> &in, int64_t kernel,
