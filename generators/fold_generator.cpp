@@ -20,6 +20,8 @@ using namespace Halide;
 
 class Unfold : public Generator<Unfold> {
 public:
+    // For outputs larger than the caches: aligned, with non-temporal stores (schedules/streaming.h).
+    GeneratorParam<bool> stream_out{"stream_out", false};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
     Input<Buffer<float, 4>> in{"in"};  // (x, y, c, n)
@@ -49,7 +51,7 @@ public:
         if (gpu) {
             schedule_unfold_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, {bx, by, kj, ki, c, n}, in, out);
         } else {
-            schedule_unfold_cpu(get_target(), {bx, by, kj, ki, c, n}, stride_x, padded, row, in, out);
+            schedule_unfold_cpu(get_target(), {bx, by, kj, ki, c, n}, stride_x, padded, row, in, out, stream_out);
         }
     }
 };

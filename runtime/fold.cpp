@@ -2,6 +2,7 @@
 // tensor, and fold's split into phases (runtime/phase_grid.h; generators/fold_generator.cpp).
 #include "hup_fold.h"
 #include "hup_unfold.h"
+#include "hup_unfold_stream.h"
 #include "device.h"
 #include "phase_grid.h"
 #include "tensor_check.h"
@@ -132,7 +133,12 @@ Status unfold(const TensorView &input, const TensorView &output, const UnfoldOpt
                           (int32_t)g.stride[0], (int32_t)g.padding[0], (int32_t)g.dilation[0], &out.buffer);
         };
     };
-    if (device == Device::Host) return detail::run_pipeline("unfold", call(hup_unfold));
+    if (device == Device::Host) {
+        // Columns that do not fit in the caches: non-temporal stores, where aligned for them.
+        const bool streamed = detail::stream_output(detail::element_count(sizes) * (int64_t)sizeof(float)) &&
+                              detail::make_streamable(&out);
+        return detail::run_pipeline("unfold", call(streamed ? hup_unfold_stream : hup_unfold));
+    }
     decltype(&hup_unfold) kernel;
     s = detail::gpu_kernel("hup_unfold_gpu", device, &kernel);
     detail::DeviceCall gpu(device);

@@ -5,6 +5,7 @@
 
 #include "Halide.h"
 #include "gpu_schedule.h"
+#include "streaming.h"
 
 namespace hup {
 
@@ -22,13 +23,16 @@ struct FoldCpuKnobs {
 inline void schedule_unfold_cpu(const Halide::Target &target, const std::vector<Halide::Var> &dims,
                                 const Halide::Expr &stride_x, Halide::Func padded, const Halide::RDom &image_row,
                                 Halide::GeneratorInput<Halide::Buffer<float, 4>> &in,
-                                Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out) {
+                                Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out, bool stream_out) {
     using namespace Halide;
     const Var bx = dims[0], by = dims[1], kj = dims[2], ki = dims[3], c = dims[4], n = dims[5];
     const int lanes = target.natural_vector_size<float>();
     in.dim(0).set_stride(Expr());
     out.dim(0).set_stride(Expr());
     Func output = out;
+    // Columns that leave the caches: whole aligned vectors, whose stores the build makes
+    // non-temporal.
+    if (stream_out) align_for_streaming(output);
     Var task("task");
     auto recipe = [&](Stage s) {
         s.vectorize(bx, lanes, TailStrategy::GuardWithIf).reorder(bx, kj, by, ki, c, n).fuse(ki, c, task)

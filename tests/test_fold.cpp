@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "inverse_oracle.h"
+#include "tensor_check.h"  // detail::StreamingOverride
 
 using hup::FoldOptions;
 using hup::UnfoldOptions;
@@ -284,7 +285,9 @@ TEST(FoldLayouts, EveryCombination) {
     EXPECT_EQ(tally.compared, 18);
 }
 
-// Larger, typical uses (patch extraction, sliding windows, overlapping tiles).
+// Larger, typical uses (patch extraction, sliding windows, overlapping tiles). Also streamed
+// (the threshold lowered to 0): unfold's columns of the 3x3 layer (rows of 32 blocks) are
+// aligned for its non-temporal variant (hup_unfold_stream), the others are not.
 TEST(FoldCommon, TypicalSizes) {
     const SingleThreadedOracle single_threaded;
     torch::manual_seed(920);
@@ -309,17 +312,20 @@ TEST(FoldCommon, TypicalSizes) {
         problem({2, 5, 30, 31}, {3}, {2}, {2}, {1}),    // dilated
         problem({24, 20, 19}, {4}, {}, {1}, {2}),       // unbatched
     };
-    for (const Problem &p : problems) {
-        for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
-            Layouts l;
-            l.image = layout;
-            l.cols = layout;
-            l.unfold_out = {Layout::Contiguous, Layout::Strided};
-            l.fold_out = {layout, Layout::Strided};
-            tally.add(check_problem(p, l, true));
+    for (auto mode : {hup::detail::StreamingMode::Never, hup::detail::StreamingMode::Always}) {
+        const hup::detail::StreamingOverride path(0, mode);
+        for (const Problem &p : problems) {
+            for (Layout layout : {Layout::Contiguous, Layout::ChannelsLast}) {
+                Layouts l;
+                l.image = layout;
+                l.cols = layout;
+                l.unfold_out = {Layout::Contiguous, Layout::Strided};
+                l.fold_out = {layout, Layout::Strided};
+                tally.add(check_problem(p, l, true));
+            }
         }
     }
-    EXPECT_EQ(tally.compared, (int)problems.size() * 2);
+    EXPECT_EQ(tally.compared, (int)problems.size() * 4);
 }
 
 // Fixed-seed random problems: per-dim options, sizes up to 20, batched or not, random layouts.
