@@ -101,10 +101,11 @@ endfunction()
 # What add_halide_library builds (a header, an object per CPU target and the dispatch wrapper),
 # except that each target's object comes from the LLVM IR Halide emits, once the aligned vector
 # stores to `outputs` are marked non-temporal and its prefetches cover every line
-# (cmake/streaming_ir.py; Halide 14 has no such stores), compiled by LLVM 14's llc for the CPU Halide picks for that target. Compiled
-# so, the IR gives the same instructions as Halide's own object (checked: the assembly of the
-# max_unpool gather is identical on all three targets without the marks). Sets
-# streaming_objects in the caller.
+# (cmake/streaming_ir.py; Halide 14 has no such stores), compiled by LLVM 14's llc for the CPU
+# Halide picks for that target. Compiled so, the IR gives the same instructions as Halide's own
+# object (checked: the assembly of the max_unpool gather is identical on all three targets
+# without the marks). A tuned autoscheduler choice does not apply here (the hand schedule
+# makes the stores aligned). Sets streaming_objects in the caller.
 find_program(HUP_LLC NAMES llc-14 HINTS /usr/lib/llvm-14/bin REQUIRED)
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
 function(hup_add_streaming_objects name generator targets features outputs)
