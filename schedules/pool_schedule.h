@@ -80,8 +80,10 @@ inline void schedule_max_pool_cpu(const Halide::Target &target, Layout layout, c
         // 128-bit pieces, so as not to read past the last element they need.
         padded.compute_at(output, vo).vectorize(padded.args()[0], lanes);
         // The input rows prefetch_rows output rows ahead: the loads otherwise wait on memory
-        // (8x64x256x256: 6.5-7.5 ms without, 5.0-5.3 with 2 rows ahead, 4.9-7.2 with 4).
-        output.prefetch(in, vo, rows, knobs.prefetch_rows);
+        // (8x64x256x256: 6.5-7.5 ms without, 5.0-5.3 with 2 rows ahead, 4.9-7.2 with 4). At
+        // the row loop, a burst per row: at the vector loop (from the rows) it was slower, in
+        // place 7.0-7.7 ms against 5.6-6.7, and streamed 6.3-6.8 against 3.8-4.3.
+        output.prefetch(in, rows, rows, knobs.prefetch_rows);
     }
     if (!channels_last) output.parallel(c);
     // Within it, planar windows step by a known stride: dense loads (and a deinterleave)
