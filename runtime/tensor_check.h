@@ -122,18 +122,18 @@ ByteSpan box_span(const halide_buffer_t &buffer, const int64_t *lo, const int64_
 extern int64_t streaming_bytes;
 
 // Whether an output past streaming_bytes is written in place, or streamed: with non-temporal
-// stores, by a variant that has them (max_unpool's gather, max_pool's 2x2 interior), or a
-// chunk at a time through a cached scratch (run_streamed: interpolate). Which is faster
+// stores, by a variant that has them (max_unpool's gather, max_pool's 2x2 interior, unfold),
+// or a chunk at a time through a cached scratch (run_streamed: interpolate). Which is faster
 // depends on the memory behind the cores, and the hosts this library runs on differ: on one
-// 2-core EPYC VM
-// a core's non-temporal stores reached 22.6 of the memory's 25.9 GB/s and streaming paid
-// (8x32x256x256 x2 bilinear 15.1 -> 12.7 ms); on another, one core's reached 22 GB/s of the
-// two cores' 75-95, two cores' plain stores 55, and writing in place was 1.3-2x faster
-// (x2 nearest 18 -> 7 ms, 3-D max_unpool 9.4 -> 4.6-5.7), though the kernels' own
-// non-temporal stores paid there (3-D max_unpool 4.2-4.4 -> 2.5-3.0 ms). So by default (Auto)
-// each call site, after one untimed call, times its next calls both ways (kStreamingTrials
-// each, alternately) and then keeps the faster per byte. The environment variable HUP_STREAMING=always|never|auto sets the mode;
-// tests set it to send small problems down either path.
+// 2-core EPYC VM a core's non-temporal stores reached 22.6 of the memory's 25.9 GB/s and
+// streaming paid (8x32x256x256 x2 bilinear 15.1 -> 12.7 ms); on another, one core's reached
+// 22 GB/s of the two cores' 75-95, two cores' plain stores 55, and writing in place was
+// 1.3-2x faster (x2 nearest 18 -> 7 ms, 3-D max_unpool 9.4 -> 4.6-5.7), though the kernels'
+// own non-temporal stores paid there (3-D max_unpool 4.2-4.4 -> 2.5-3.0 ms). So by default
+// (Auto) each run_streamed call site, after one untimed call, times its next calls both ways
+// (kStreamingTrials each, alternately) and then keeps the faster per byte. The environment
+// variable HUP_STREAMING=always|never|auto sets the mode; tests set it to send small problems
+// down either path.
 enum class StreamingMode { Auto, Always, Never };
 extern StreamingMode streaming_mode;
 constexpr int kStreamingTrials = 4;
