@@ -25,8 +25,9 @@ MS_PER_UNIT = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 NONE = "—"
 # How every table's times and spreads are made (bench/run_bench.sh runs the rounds).
 TIMING = ("Each library is timed in its own process, once per round (the libraries in turn, in reverse order "
-          "every other round); a time is the fastest round's median of its repetitions (ms, real time), since "
-          "the VM's other tenants only ever slow a round down. ")
+          "every other round), except the copy roofline, which runs in hup's process right after each of hup's "
+          "cases (bench/run_bench.sh); a time is the fastest round's median of its repetitions (ms, real time), "
+          "since the VM's other tenants only ever slow a round down. ")
 SPREAD = ("\"spread\" says how far repeated measurements disagree, for hup and for the worst library of the row: "
           "(max - min) / min of the rounds' medians, or with one round (max - min) / median of its repetitions.")
 
