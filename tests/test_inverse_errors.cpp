@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <immintrin.h>
 #include <random>
 #include <limits>
 #include <string>
@@ -430,13 +431,20 @@ TEST(MaxUnpoolErrors, WindowCheckKernelsAgree) {
                     const int64_t shifts[] = {2, -1, 2 * width, int64_t(1) << 33, 2 * slice, -slice};
                     row[random() % count] += shifts[trial % (slice ? 6 : 4)];
                 }
-                std::vector<uint8_t> vector_corners(count), plain_corners(count);
+                std::vector<uint8_t> vector_corners(count), streamed_corners(count), plain_corners(count);
                 const bool inside = hup::detail::row_window_corners(row.data(), count, base, width, slice, plain_corners.data());
                 EXPECT_EQ(hup::detail::row_window_corners_avx512(row.data(), count, base, width, slice, vector_corners.data()),
                           inside)
                     << "count " << count << " trial " << trial << " slice " << slice;
+                // The same with non-temporal stores (large outputs' scans).
+                EXPECT_EQ(hup::detail::row_window_corners_avx512(row.data(), count, base, width, slice,
+                                                                 streamed_corners.data(), true),
+                          inside)
+                    << "count " << count << " trial " << trial << " slice " << slice << " streamed";
+                _mm_sfence();
                 if (inside) {
                     EXPECT_EQ(vector_corners, plain_corners) << "count " << count << " trial " << trial;
+                    EXPECT_EQ(streamed_corners, plain_corners) << "count " << count << " trial " << trial << " streamed";
                     for (int64_t x = 0; x < count; x++) {  // the corner says where the index points
                         const int corner = plain_corners[x];
                         EXPECT_EQ(row[x], base + 2 * x + corner % 2 + (corner / 2 % 2) * width + (corner / 4) * slice)
