@@ -9,7 +9,8 @@ first reads the line from memory: an output far larger than the caches then cost
 twice in reads and writes. This takes the LLVM IR that Halide emits for a pipeline (its
 `llvm_assembly` output) and gives `!nontemporal` to each vector store (of 32- or 64-bit
 elements) into one of the named buffers (found by the TBAA type Halide tags each buffer's
-accesses with) whose alignment covers the whole vector, so that LLVM emits movntps. Unaligned
+accesses with) whose alignment covers the whole vector (or a 64-byte line of a wider one,
+which LLVM splits into aligned vectors), so that LLVM emits movntps. Unaligned
 stores stay as they are: x86 has no unaligned non-temporal vector store. The schedule makes
 the stores it wants streamed provably aligned (schedules/streaming.h).
 
@@ -58,7 +59,9 @@ def main():
         if line.startswith('define '):
             function_marked = False
         m = store.match(line)
-        if (m and m.group(5) in tags and int(m.group(4)) >= element_bytes[m.group(3)] * int(m.group(2))
+        # Aligned to the whole vector, or to a cache line where the vector is wider: LLVM splits
+        # it into vectors of at most 64 bytes, each then aligned.
+        if (m and m.group(5) in tags and int(m.group(4)) >= min(element_bytes[m.group(3)] * int(m.group(2)), 64)
                 and '!nontemporal' not in line):
             line = f'{m.group(1)}, !tbaa {m.group(5)}, !nontemporal !{{i32 1}}{m.group(6)}'
             marked += 1

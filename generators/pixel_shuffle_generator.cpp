@@ -23,6 +23,9 @@ public:
     GeneratorParam<Layout> layout{"layout", Layout::Planar, layout_names()};
     GeneratorParam<int> gpu_tile_x{"gpu_tile_x", GpuKnobs{}.tile_x};
     GeneratorParam<int> gpu_tile_y{"gpu_tile_y", GpuKnobs{}.tile_y};
+    // Planar, for outputs larger than the caches: aligned, with non-temporal stores
+    // (schedules/streaming.h).
+    GeneratorParam<bool> stream_out{"stream_out", false};
 
     Input<Buffer<float, 6>> in{"in"};
     Output<Buffer<float, 6>> out{"out"};
@@ -37,7 +40,7 @@ public:
         if (get_target().has_gpu_feature()) {
             schedule_pixel_shuffle_gpu(GpuKnobs{gpu_tile_x, gpu_tile_y}, direction, {j, w, i, h, c, n}, in, out);
         } else {
-            schedule_pixel_shuffle_cpu(get_target(), direction, layout, {j, w, i, h, c, n}, in, out);
+            schedule_pixel_shuffle_cpu(get_target(), direction, layout, {j, w, i, h, c, n}, in, out, stream_out);
         }
     }
 };

@@ -2,8 +2,10 @@
 // are one transpose (generators/pixel_shuffle_generator.cpp).
 #include "hup_pixel_shuffle_channels_last.h"
 #include "hup_pixel_shuffle_planar.h"
+#include "hup_pixel_shuffle_planar_stream.h"
 #include "hup_pixel_unshuffle_channels_last.h"
 #include "hup_pixel_unshuffle_planar.h"
+#include "hup_pixel_unshuffle_planar_stream.h"
 #include "device.h"
 #include "tensor_check.h"
 
@@ -124,6 +126,12 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
         }
     }
 
+    // Planar outputs that leave the caches are written with non-temporal stores where each
+    // call's view is aligned for it (a row: shuffle's (j, w), unshuffle's w).
+    const bool stream = device == Device::Host && !channels_last &&
+                        detail::stream_output(detail::element_count(sizes) * (int64_t)sizeof(float));
+    const Kernel streaming = shuffle ? hup_pixel_shuffle_planar_stream : hup_pixel_unshuffle_planar_stream;
+
     std::vector<int64_t> outer(std::max(flat, 0), 0);  // index over the looped batch dims
     while (true) {
         int64_t image_offset = 0, block_offset = 0;
@@ -137,7 +145,9 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
         halide_buffer_t *in = shuffle ? &block_buf.buffer : &image_buf.buffer;
         halide_buffer_t *out = shuffle ? &image_buf.buffer : &block_buf.buffer;
         if (device == Device::Host) {
-            s = detail::run_pipeline(op, [&](void *user_context) { return kernel(user_context, in, out); });
+            const Kernel host_kernel =
+                stream && detail::make_streamable(shuffle ? &image_buf : &block_buf, shuffle ? 2 : 1) ? streaming : kernel;
+            s = detail::run_pipeline(op, [&](void *user_context) { return host_kernel(user_context, in, out); });
         } else {
             detail::DeviceCall call(device);
             s = call.bind(input, in, false);

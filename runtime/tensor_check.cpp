@@ -67,14 +67,17 @@ bool stream_output(int64_t bytes) {
     return bytes >= streaming_bytes && streaming_mode != StreamingMode::Never;
 }
 
-bool make_streamable(HalideView *out) {
+bool make_streamable(HalideView *out, int row_dims) {
     halide_buffer_t &b = out->buffer;
-    if (reinterpret_cast<uintptr_t>(b.host) % 64 != 0 || b.dimensions < 1) return false;
-    if (b.dim[0].min != 0 || b.dim[0].stride != 1) return false;
-    for (int d = 1; d < b.dimensions; d++) {
+    if (reinterpret_cast<uintptr_t>(b.host) % 64 != 0 || b.dimensions < row_dims) return false;
+    if (b.dim[0].stride != 1) return false;
+    for (int d = 0; d < row_dims; d++) {
+        if (b.dim[d].min != 0) return false;
+    }
+    for (int d = row_dims; d < b.dimensions; d++) {
         if (b.dim[d].extent != 1 && b.dim[d].stride % 16 != 0) return false;
     }
-    for (int d = 1; d < b.dimensions; d++) {
+    for (int d = row_dims; d < b.dimensions; d++) {
         if (b.dim[d].extent == 1) b.dim[d].stride = 0;
     }
     return true;

@@ -147,10 +147,11 @@ constexpr int kStreamingTrials = 4;
 bool stream_output(int64_t bytes);
 
 // Whether `out` meets what a streaming variant's schedule asks of its output
-// (schedules/streaming.h): host 64-byte aligned, dim 0 dense from 0, every other stride a
-// multiple of 16 floats. Dims of extent 1 pass whatever their stride, since it addresses
-// nothing; where `out` passes, those get stride 0, which satisfies Halide's check.
-bool make_streamable(HalideView *out);
+// (schedules/streaming.h): host 64-byte aligned, dim 0 dense, the `row_dims` dims of a row
+// from 0, every stride above them a multiple of 16 floats. Dims of extent 1 pass whatever
+// their stride, since it addresses nothing; where `out` passes, those get stride 0, which
+// satisfies Halide's check.
+bool make_streamable(HalideView *out, int row_dims = 1);
 
 // One call site's choice between the two ways (thread-safe; lives as long as the process).
 class StreamingChoice {

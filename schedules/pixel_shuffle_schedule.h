@@ -21,6 +21,7 @@
 #include "Halide.h"
 #include "gpu_schedule.h"
 #include "layout.h"
+#include "streaming.h"
 
 namespace hup {
 
@@ -34,7 +35,8 @@ inline std::map<std::string, ShuffleDirection> shuffle_direction_names() {
 inline void schedule_pixel_shuffle_cpu(const Halide::Target &target, ShuffleDirection direction, Layout layout,
                                        const std::vector<Halide::Var> &dims,
                                        Halide::GeneratorInput<Halide::Buffer<float, 6>> &in,
-                                       Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out) {
+                                       Halide::GeneratorOutput<Halide::Buffer<float, 6>> &out,
+                                       bool stream_out = false) {
     using namespace Halide;
     const Var j = dims[0], w = dims[1], i = dims[2], h = dims[3], c = dims[4], n = dims[5];
     const bool shuffle = direction == ShuffleDirection::Shuffle;
@@ -45,6 +47,10 @@ inline void schedule_pixel_shuffle_cpu(const Halide::Target &target, ShuffleDire
     // The factor r: the extent of j in either buffer.
     const Expr factor = shuffle ? out.dim(0).extent() : in.dim(0).extent();
     Func output = out;
+    // Planar outputs that leave the caches: whole aligned vectors, which the build makes
+    // non-temporal. An output row is (j, w) for shuffle, whose merged stores then start at
+    // (0, a whole vector of w); w for unshuffle.
+    if (stream_out) align_for_streaming(output, shuffle ? 2 : 1);
     Var vo("vo"), vi("vi"), task("task");
     const Var vec = layout == Layout::Planar ? w : c;
     auto recipe = [&](Stage s, int r) {

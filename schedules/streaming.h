@@ -14,14 +14,16 @@ namespace hup {
 // runtime calls such a variant only on outputs that satisfy it (detail::streamable); a
 // vector at a row's end that GuardWithIf masks stays an ordinary store.
 // Takes the output Func, all of whose buffers (a Tuple's) it constrains; the mins only on the
-// first, as Halide requires (the others share them).
-inline void align_for_streaming(Halide::Func output) {
+// first, as Halide requires (the others share them). `row_dims` dims from dim 0 make up a
+// row (pixel_shuffle's output: the sub-position j, of stride 1, and w, of stride r): they start
+// at 0, and the strides of the dims above them are multiples of 16 floats.
+inline void align_for_streaming(Halide::Func output, int row_dims = 1) {
     bool first = true;
     for (Halide::OutputImageParam out : output.output_buffers()) {
         out.set_host_alignment(64);
-        if (first) out.dim(0).set_min(0);
+        for (int d = 0; first && d < row_dims; d++) out.dim(d).set_min(0);
         out.dim(0).set_stride(1);
-        for (int d = 1; d < out.dimensions(); d++) out.dim(d).set_stride((out.dim(d).stride() / 16) * 16);
+        for (int d = row_dims; d < out.dimensions(); d++) out.dim(d).set_stride((out.dim(d).stride() / 16) * 16);
         first = false;
     }
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "inverse_oracle.h"
+#include "tensor_check.h"  // detail::StreamingOverride
 
 using hup_test::bits_equal;
 using hup_test::first_difference;
@@ -151,6 +152,29 @@ TEST(PixelShuffleCommon, TypicalLayers) {
         }
     }
     EXPECT_EQ(tally.compared, (int)layers.size() * 2);
+}
+
+// The non-temporal variants (planar outputs that leave the caches; here every output, by the
+// override): rows whose vectors are aligned (shuffle's r*W and unshuffle's W/r multiples of 16
+// floats), with and without a masked tail, and rows that are not, which take the ordinary
+// variant; contiguous outputs and strided ones.
+TEST(PixelShuffleStreamed, MatchesTorch) {
+    const SingleThreadedOracle single_threaded;
+    torch::manual_seed(815);
+    Tally tally("pixel_shuffle streamed");
+    const std::vector<std::pair<std::vector<int64_t>, int64_t>> layers = {
+        {{2, 64, 8, 32}, 2},      // shuffle rows of 64, unshuffle rows of 32
+        {{1, 18, 4, 16}, 3},      // rows of 48 and 16
+        {{1, 32, 4, 16}, 4},      // rows of 64 and 16
+        {{2, 4, 3, 40}, 2},       // rows of 80 and 40: a masked tail after whole vectors
+        {{2, 3, 8, 5, 24}, 2},    // two batch dims
+        {{1, 8, 5, 7}, 2},        // rows of 14: not aligned, the ordinary variant
+    };
+    const hup::detail::StreamingOverride always(0, hup::detail::StreamingMode::Always);
+    for (const auto &[in, r] : layers) {
+        tally.add(check_round_trip(shuffle_values(in), r, Layout::Contiguous, {Layout::Contiguous, Layout::Strided}));
+    }
+    EXPECT_EQ(tally.compared, (int)layers.size());
 }
 
 // Fixed-seed random problems: any batch rank (3-D to 6-D), r up to 5, random sizes and layouts.
