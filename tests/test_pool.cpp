@@ -1214,7 +1214,8 @@ TEST(MaxUnpoolWindows, GatherAndItsFallbacksMatchTorch) {
 // code, like the AVX-512 code, comes from Halide's IR with the stores marked non-temporal
 // and compiled by llc (cmake/HupKernels.cmake), so each runs here against libtorch,
 // bit-exact, on outputs whose rows are aligned, with a row's last vector a masked one too:
-// max_unpool's gather, and max_pool's 2x2 interior (2-D).
+// max_unpool's gather, max_pool's 2x2 interior (2-D), and pixel_shuffle and unshuffle (whose
+// shuffle stores are wider than a line: the build splits them into aligned ones).
 void check_streaming_without(hup_test::Without without) {
     if (std::getenv("HUP_TEST_DEVICE")) GTEST_SKIP() << "CPU dispatch test";
     const SingleThreadedOracle single_threaded;
@@ -1235,6 +1236,12 @@ void check_streaming_without(hup_test::Without without) {
             const auto [v, i] = hup::torch::max_pool(x, po);
             EXPECT_TRUE(bits_equal(v, tv) && bits_equal(i, ti)) << c10::IntArrayRef(in) << " max_pool";
         }
+    }
+    for (const std::vector<int64_t> &in : {std::vector<int64_t>{1, 8, 4, 32}, {2, 4, 3, 40}}) {
+        const at::Tensor x = torch::randn(in);
+        const at::Tensor shuffled = at::pixel_shuffle(x, 2);
+        EXPECT_TRUE(bits_equal(hup::torch::pixel_shuffle(x, 2), shuffled)) << c10::IntArrayRef(in) << " pixel_shuffle";
+        EXPECT_TRUE(bits_equal(hup::torch::pixel_unshuffle(shuffled, 2), x)) << c10::IntArrayRef(in) << " pixel_unshuffle";
     }
     if (hup_test::TargetDispatch::refusals() == 0) GTEST_SKIP() << "the dispatch chose before this test: run it alone";
 }
