@@ -135,8 +135,7 @@ Status unfold(const TensorView &input, const TensorView &output, const UnfoldOpt
     };
     if (device == Device::Host) {
         // Columns that do not fit in the caches: non-temporal stores, where aligned for them.
-        const bool streamed = detail::stream_output(detail::element_count(sizes) * (int64_t)sizeof(float)) &&
-                              detail::make_streamable(&out);
+        const bool streamed = detail::stream_into(&out, detail::element_count(sizes));
         return detail::run_pipeline("unfold", call(streamed ? hup_unfold_stream : hup_unfold));
     }
     decltype(&hup_unfold) kernel;

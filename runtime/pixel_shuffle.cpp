@@ -128,8 +128,7 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
 
     // Planar outputs that leave the caches are written with non-temporal stores where each
     // call's view is aligned for it (a row: shuffle's (j, w), unshuffle's w).
-    const bool stream = device == Device::Host && !channels_last &&
-                        detail::stream_output(detail::element_count(sizes) * (int64_t)sizeof(float));
+    const int64_t output_elements = detail::element_count(sizes);
     const Kernel streaming = shuffle ? hup_pixel_shuffle_planar_stream : hup_pixel_unshuffle_planar_stream;
 
     std::vector<int64_t> outer(std::max(flat, 0), 0);  // index over the looped batch dims
@@ -145,8 +144,9 @@ Status run_shuffle(const char *op, const TensorView &input, const TensorView &ou
         halide_buffer_t *in = shuffle ? &block_buf.buffer : &image_buf.buffer;
         halide_buffer_t *out = shuffle ? &image_buf.buffer : &block_buf.buffer;
         if (device == Device::Host) {
-            const Kernel host_kernel =
-                stream && detail::make_streamable(shuffle ? &image_buf : &block_buf, shuffle ? 2 : 1) ? streaming : kernel;
+            const bool streamed = !channels_last && detail::stream_into(shuffle ? &image_buf : &block_buf,
+                                                                        output_elements, shuffle ? 2 : 1);
+            const Kernel host_kernel = streamed ? streaming : kernel;
             s = detail::run_pipeline(op, [&](void *user_context) { return host_kernel(user_context, in, out); });
         } else {
             detail::DeviceCall call(device);

@@ -719,8 +719,7 @@ bool unpool_by_windows(const TensorView &input, const TensorView &indices, const
     // Outputs that do not fit in the caches are written with non-temporal stores, where they
     // are aligned for it: ordinary stores read each output line before overwriting it.
     // 1x32x64x128x128 with the index scan: 2.5-3.0 ms against 4.2-4.4 (2 threads, Zen 5).
-    const bool streamed = detail::stream_output(detail::element_count(sizes) * (int64_t)sizeof(float)) &&
-                          detail::make_streamable(&out);
+    const bool streamed = detail::stream_into(&out, detail::element_count(sizes));
 
     // The scan reduces each index to its corner of its window, a byte: the gather then reads
     // an eighth of the index bytes. Where the output streams, so do the corners: the scan's

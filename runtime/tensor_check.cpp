@@ -83,6 +83,10 @@ bool make_streamable(HalideView *out, int row_dims) {
     return true;
 }
 
+bool stream_into(HalideView *out, int64_t elements, int row_dims) {
+    return stream_output(elements * (int64_t)sizeof(float)) && make_streamable(out, row_dims);
+}
+
 std::string shape_string(const std::vector<int64_t> &sizes) {
     std::ostringstream s;
     s << "[";

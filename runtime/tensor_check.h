@@ -153,6 +153,10 @@ bool stream_output(int64_t bytes);
 // satisfies Halide's check.
 bool make_streamable(HalideView *out, int row_dims = 1);
 
+// Whether to run a streaming variant into `out`, a float output of `elements`: both of the
+// above (make_streamable's stride changes apply only where it passes).
+bool stream_into(HalideView *out, int64_t elements, int row_dims = 1);
+
 // One call site's choice between the two ways (thread-safe; lives as long as the process).
 class StreamingChoice {
 public:

@@ -11,7 +11,7 @@ namespace hup {
 // made non-temporal in the LLVM IR (cmake/streaming_ir.py), and x86 has only aligned
 // ones. This makes every whole vector along the dense dim 64-byte aligned: the host pointer
 // 64-byte aligned, the dense dim from 0, every other stride a multiple of 16 floats. The
-// runtime calls such a variant only on outputs that satisfy it (detail::streamable); a
+// runtime calls such a variant only on outputs that satisfy it (detail::make_streamable); a
 // vector at a row's end that GuardWithIf masks stays an ordinary store.
 // Takes the output Func, all of whose buffers (a Tuple's) it constrains; the mins only on the
 // first, as Halide requires (the others share them). `row_dims` dims from dim 0 make up a
